@@ -1,0 +1,140 @@
+"""Document -> list[Passage]: sentence-aligned passages sized in the embedding model's tokens.
+
+Every passage is an exact slice of its document: `document.text[p.start:p.end] == p.text`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import blingfire
+
+from qa.documents import Document
+
+# Counts word pieces for each text, without the model's special tokens.
+TokenCounter = Callable[[list[str]], list[int]]
+
+
+@dataclass
+class Passage:
+    document_id: str
+    index: int  # position within the document, from 0
+    start: int  # character offsets into document.text
+    end: int
+    text: str
+
+
+@dataclass
+class Span:
+    start: int
+    end: int
+    tokens: int = 0
+    opens_paragraph: bool = False  # first sentence after a blank line
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Sentences as (start, end) spans of `text`, trimmed of white space.
+
+    Lines are hard boundaries (headings and list items end without a full stop), and blingfire
+    splits sentences inside a line.
+    """
+    spans: list[Span] = []
+    position = 0
+    after_blank = True
+    for line in text.split("\n"):
+        if line.strip():
+            _, offsets = blingfire.text_to_sentences_and_offsets(line)
+            first = True
+            for start, end in offsets or [(0, len(line))]:
+                start, end = _trim(line, start, end)
+                if start < end:
+                    spans.append(Span(position + start, position + end, opens_paragraph=after_blank and first))
+                    first = False
+            after_blank = False
+        else:
+            after_blank = True
+        position += len(line) + 1
+    return spans
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def split_long(text: str, span: Span, budget: int, count_tokens: TokenCounter) -> list[Span]:
+    """Cut a sentence longer than `budget` tokens at word boundaries (characters, for a giant word)."""
+    words: list[Span] = []
+    position = span.start
+    for word in text[span.start : span.end].split():
+        start = text.index(word, position)
+        position = start + len(word)
+        if len(word) > budget:  # one word piece per character at most, so this many chars fit
+            words += [Span(start + i, min(start + i + budget, position)) for i in range(0, len(word), budget)]
+        else:
+            words.append(Span(start, position))
+    for word, tokens in zip(words, count_tokens([text[w.start : w.end] for w in words])):
+        word.tokens = tokens
+    pieces: list[Span] = []
+    for word in words:
+        if pieces and pieces[-1].tokens + word.tokens <= budget:
+            pieces[-1].end, pieces[-1].tokens = word.end, pieces[-1].tokens + word.tokens
+        else:
+            pieces.append(Span(word.start, word.end, word.tokens))
+    if pieces:
+        pieces[0].opens_paragraph = span.opens_paragraph
+    return pieces
+
+
+def split_passages(
+    document: Document,
+    count_tokens: TokenCounter,
+    target_tokens: int = 128,
+    max_tokens: int = 254,
+    overlap_tokens: int = 32,
+) -> list[Passage]:
+    """Pack whole sentences into passages of about `target_tokens`, never more than `max_tokens`.
+
+    A passage ends early at a paragraph break once it is half full. Inside a paragraph, the next
+    passage starts with the previous passage's last sentence when that sentence is at most
+    `overlap_tokens` long, so an answer that straddles a cut is still whole in one passage.
+
+    Example (target 10): sentences of 4, 5, 3 and 6 tokens -> [s1 s2], [s2 s3], [s3 s4].
+    If s3 opens a paragraph instead -> [s1 s2], [s3 s4].
+    """
+    budget = max(1, min(target_tokens, max_tokens))
+    sentences = sentence_spans(document.text)
+    counts = count_tokens([document.text[s.start : s.end] for s in sentences]) if sentences else []
+    units: list[Span] = []
+    for sentence, tokens in zip(sentences, counts):
+        sentence.tokens = tokens
+        units += [sentence] if tokens <= max_tokens else split_long(document.text, sentence, max_tokens, count_tokens)
+
+    groups: list[list[Span]] = []
+    current: list[Span] = []
+    size = 0
+    for unit in units:
+        full = size + unit.tokens > budget or (unit.opens_paragraph and size >= budget // 2)
+        if current and full:
+            groups.append(current)
+            last = current[-1]
+            keep = not unit.opens_paragraph and len(current) > 1 and last.tokens <= overlap_tokens and last.tokens + unit.tokens <= budget
+            current, size = ([last], last.tokens) if keep else ([], 0)
+        current.append(unit)
+        size += unit.tokens
+    if current:
+        groups.append(current)
+    # A short tail joins the passage before it when the two fit the hard limit.
+    if len(groups) > 1 and sum(u.tokens for u in groups[-1]) < budget // 4:
+        tail = [u for u in groups[-1] if u not in groups[-2]]
+        if sum(u.tokens for u in groups[-2] + tail) <= max_tokens:
+            groups[-2] += tail
+            groups.pop()
+
+    return [
+        Passage(document.id, index, group[0].start, group[-1].end, document.text[group[0].start : group[-1].end])
+        for index, group in enumerate(groups)
+    ]

@@ -1,0 +1,146 @@
+"""The `qa` command: ingest | ask | serve | documents."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import textwrap
+from dataclasses import asdict
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from qa import settings
+from qa.errors import QAError
+
+index_option = click.option(
+    "--index", "index_dir", envvar="QA_INDEX", default=settings.DEFAULTS["INDEX"], show_default=True,
+    type=click.Path(file_okay=False), help="Index folder (env QA_INDEX).",
+)
+model_option = click.option(
+    "--model", envvar="QA_MODEL", default=None,
+    help="A local sentence-transformers model folder (env QA_MODEL); default: the bundled all-MiniLM-L6-v2.",
+)
+
+
+def friendly_errors(command):
+    """One clear line and a non-zero exit instead of a traceback."""
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except QAError as error:
+            raise click.ClickException(error.message) from None
+        except (OSError, ValueError) as error:
+            raise click.ClickException(str(error)) from None
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="qa")
+def main() -> None:
+    """Ask questions of your articles; get back cited passages."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--prune", is_flag=True, help="Drop documents whose files are no longer among PATHS.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@index_option
+@model_option
+@friendly_errors
+def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, index_dir: str, model: str | None) -> None:
+    """Read .txt, .md and .html files (folders recursively) into the index."""
+    from qa.index import Index
+    from qa.ingest import ingest as run_ingest
+
+    index = Index(index_dir, model, create=True)
+    report = run_ingest(index, list(paths), prune=prune, progress=not quiet)
+    for source, reason in report.failed:
+        click.echo(f"skipped {source}: {reason}", err=True)
+    for source in report.empty:
+        click.echo(f"skipped {source}: no text", err=True)
+    click.echo(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.removed} removed; "
+        f"{report.passages} passages embedded in {report.seconds:.1f}s ({report.passages_per_second:.0f} passages/s) "
+        f"-> {index_dir}"
+    )
+
+
+@main.command()
+@click.argument("question")
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@index_option
+@model_option
+@friendly_errors
+def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | None) -> None:
+    """Ask one question; print the passages that answer it, with citations."""
+    from qa.service import Service
+
+    answer = Service(settings.resolve({"INDEX": index_dir, "MODEL": model})).ask(question, top_k)
+    if as_json:
+        click.echo(json.dumps(asdict(answer), ensure_ascii=False, indent=2))
+        return
+    if not answer.passages:
+        click.echo("No passage matches this question.")
+    for hit in answer.passages:
+        c = hit.citation
+        click.secho(f"[{hit.rank}] {c.title}", bold=True)
+        click.echo(f"    {c.source}, passage {c.passage}, characters {c.start}-{c.end}, score {hit.score:.4f}")
+        relative = hit.highlight.start - c.start, hit.highlight.end - c.start
+        text = hit.text[: relative[0]] + click.style(hit.text[relative[0] : relative[1]], fg="yellow") + hit.text[relative[1] :]
+        click.echo(textwrap.indent(text, "    "))
+        click.echo()
+    click.echo(f"({answer.took_ms:.0f} ms)", err=True)
+
+
+@main.command()
+@click.option("--host", envvar="QA_HOST", default=settings.DEFAULTS["HOST"], show_default=True)
+@click.option("--port", envvar="QA_PORT", default=settings.DEFAULTS["PORT"], show_default=True, type=int)
+@click.option("--threads", envvar="QA_THREADS", default=settings.DEFAULTS["THREADS"], show_default=True, type=int)
+@index_option
+@model_option
+@friendly_errors
+def serve(host: str, port: int, threads: int, index_dir: str, model: str | None) -> None:
+    """Serve the JSON API and the chat page (waitress, a production WSGI server)."""
+    import waitress
+
+    from qa.app import create_app
+    from qa.errors import IndexNotBuilt
+
+    app = create_app({"INDEX": index_dir, "MODEL": model})
+    try:
+        app.extensions["qa"].warm_up()
+    except IndexNotBuilt as error:
+        click.echo(f"warning: {error.message}", err=True)  # serve anyway: /api/* answers 503 until built
+    click.echo(f"qa serving {index_dir} on http://{host}:{port}", err=True)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
+
+
+@main.command()
+@click.option("--remove", "remove_id", metavar="ID", help="Remove the document with this id.")
+@index_option
+@model_option
+@friendly_errors
+def documents(remove_id: str | None, index_dir: str, model: str | None) -> None:
+    """List the documents in the index, or remove one."""
+    from qa.index import Index
+
+    index = Index(index_dir, model)
+    if remove_id:
+        if index.store.document(remove_id) is None:
+            raise click.ClickException(f"No document has the id {remove_id!r}.")
+        change = index.store.remove_document(remove_id)
+        index.apply(change)
+        index.save_vectors()
+        click.echo(f"removed {remove_id} ({len(change.removed)} passages)")
+        return
+    for document in index.store.documents():
+        click.echo(f"{document['id']}  {document['passages']:5d} passages  {document['source']}  {document['title']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The errors qa raises. Each carries the HTTP status and a stable code; the API turns them into
+JSON in one place and the CLI into one line on stderr."""
+from __future__ import annotations
+
+
+class QAError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(QAError):
+    status_code = 400
+    code = "bad_request"
+
+
+class EmptyQuestion(BadRequest):
+    code = "empty_question"
+
+
+class NotFound(QAError):
+    status_code = 404
+    code = "not_found"
+
+
+class DocumentNotFound(NotFound):
+    code = "document_not_found"
+
+
+class ConversationNotFound(NotFound):
+    code = "conversation_not_found"
+
+
+class IndexNotBuilt(QAError):
+    status_code = 503
+    code = "index_not_built"
+
+    def __init__(self, folder: str):
+        super().__init__(
+            f"The index at {folder} is not built or holds no documents. "
+            f"Build it with: qa ingest --index {folder} PATH..."
+        )
+
+
+class ModelMismatch(QAError):
+    status_code = 409
+    code = "model_mismatch"
+
+
+class IndexCorrupt(QAError):
+    status_code = 500
+    code = "index_corrupt"
+
+
+class UnsupportedFile(BadRequest):
+    code = "unsupported_file"

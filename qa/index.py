@@ -1,0 +1,172 @@
+"""An index folder: the SQLite store, the FAISS file derived from it, and the model it was built with.
+
+    embeddings/
+      qa.sqlite3     documents, passages, vectors, FTS5, conversations (the source of truth)
+      vectors.faiss  FAISS index over the passage vectors, ids = passage ids (derived)
+      meta.json      format version, model, dimension, and the generation vectors.faiss was built at
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from qa.chunking import Passage, split_passages
+from qa.documents import Document
+from qa.embedding import Embedder, load_embedder, model_name
+from qa.errors import IndexNotBuilt, ModelMismatch
+from qa.store import Change, Store
+from qa.vectors import VectorIndex
+
+FORMAT_VERSION = 1
+DATABASE = "qa.sqlite3"
+VECTORS = "vectors.faiss"
+META = "meta.json"
+
+# How documents become passages. Changing these re-chunks every document on the next ingest.
+CHUNKING = {"target_tokens": 128, "overlap_tokens": 32, "title_in_embedding": True}
+
+log = logging.getLogger(__name__)
+
+
+class Index:
+    def __init__(self, folder: str | Path, model_path: str | None = None, create: bool = False):
+        self.folder = Path(folder)
+        if not create and not (self.folder / DATABASE).is_file():
+            raise IndexNotBuilt(str(folder))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.folder / DATABASE)
+        self.model_path = model_path
+        self.model = model_name(model_path)
+        recorded = self.store.get_meta("model")
+        if recorded and recorded != self.model:
+            raise ModelMismatch(
+                f"The index at {self.folder} was built with the model {recorded!r}; it cannot be queried with "
+                f"{self.model!r}. Use the same model (--model / QA_MODEL) or ingest into a new --index folder."
+            )
+        self._vectors: VectorIndex | None = None
+        self._vectors_generation = -1
+        self._lock = threading.RLock()
+
+    # -- the model --------------------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        embedder = load_embedder(self.model_path)
+        if self.store.get_meta("model") is None:
+            self.store.set_meta({"model": self.model, "dimension": str(embedder.dimension)})
+            self._write_meta_file()
+        return embedder
+
+    @property
+    def dimension(self) -> int:
+        recorded = self.store.get_meta("dimension")
+        return int(recorded) if recorded else self.embedder.dimension
+
+    def embedding_text(self, document: Document, passage: Passage) -> str:
+        """What the model reads for a passage: the title gives it the topic the passage omits."""
+        if CHUNKING["title_in_embedding"] and document.title and not passage.text.startswith(document.title):
+            return f"{document.title}\n{passage.text}"
+        return passage.text
+
+    def chunk(self, document: Document) -> list[Passage]:
+        embedder = self.embedder
+        reserved = embedder.special_tokens
+        if CHUNKING["title_in_embedding"]:
+            reserved += embedder.count_tokens([document.title + "\n"])[0]
+        return split_passages(
+            document,
+            embedder.count_tokens,
+            target_tokens=CHUNKING["target_tokens"],
+            max_tokens=max(16, embedder.max_tokens - reserved),
+            overlap_tokens=CHUNKING["overlap_tokens"],
+        )
+
+    @property
+    def chunking_changed(self) -> bool:
+        return self.store.get_meta("chunking") != json.dumps(CHUNKING, sort_keys=True)
+
+    def record_chunking(self) -> None:
+        self.store.set_meta({"chunking": json.dumps(CHUNKING, sort_keys=True)})
+
+    # -- the vectors ------------------------------------------------------------------------------
+
+    @property
+    def vectors(self) -> VectorIndex:
+        """The FAISS index in step with SQLite: loaded from disk when current, rebuilt when not."""
+        with self._lock:
+            generation = self.store.generation
+            if self._vectors is None or self._vectors_generation != generation:
+                self._vectors, self._vectors_generation = self._load_or_rebuild()
+            return self._vectors
+
+    def apply(self, change: Change) -> None:
+        """Follow a write in memory, or drop the in-memory index if another writer got in between."""
+        with self._lock:
+            if self._vectors is not None and self._vectors_generation == change.generation - 1:
+                self._vectors.remove(change.removed)
+                self._vectors.add(change.added, change.vectors)
+                self._vectors_generation = change.generation
+            else:
+                self._vectors = None
+
+    def save_vectors(self) -> None:
+        with self._lock:
+            vectors = self.vectors
+            vectors.save(self.folder / VECTORS)
+            self._write_meta_file(self._vectors_generation, len(vectors))
+
+    def _load_or_rebuild(self) -> tuple[VectorIndex, int]:
+        meta = self.read_meta_file()
+        path = self.folder / VECTORS
+        generation = self.store.generation
+        _, passages = self.store.counts()
+        if path.is_file() and meta.get("generation") == generation:
+            try:
+                vectors = VectorIndex.load(path, self.dimension)
+                if len(vectors) == passages:
+                    return vectors, generation
+                log.warning("%s holds %d vectors, the database %d passages: rebuilding it", path, len(vectors), passages)
+            except Exception as error:  # a truncated or corrupt file is rebuilt, never fatal
+                log.warning("%s is unreadable (%s): rebuilding it from %s", path, error, DATABASE)
+        elif path.is_file():
+            log.info("%s is out of step with %s: rebuilding it from the stored vectors", path, DATABASE)
+        return self._rebuild()
+
+    def _rebuild(self) -> tuple[VectorIndex, int]:
+        vectors = VectorIndex(self.dimension)
+        with self.store.snapshot():
+            generation = self.store.generation
+            for ids, batch in self.store.all_vectors(vectors.dimension):
+                vectors.add(ids, batch)
+        try:
+            vectors.save(self.folder / VECTORS)
+            self._write_meta_file(generation, len(vectors))
+        except OSError as error:  # a read-only folder still answers, from memory
+            log.warning("could not save %s: %s", self.folder / VECTORS, error)
+        return vectors, generation
+
+    # -- meta.json --------------------------------------------------------------------------------
+
+    def read_meta_file(self) -> dict:
+        try:
+            return json.loads((self.folder / META).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _write_meta_file(self, generation: int | None = None, passages: int | None = None) -> None:
+        meta = self.read_meta_file()
+        meta.update(format=FORMAT_VERSION, model=self.store.get_meta("model"),
+                    dimension=int(self.store.get_meta("dimension") or 0))
+        if generation is not None:
+            meta.update(generation=generation, passages=passages)
+        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=META, suffix=".tmp")
+        with os.fdopen(handle, "w") as file:
+            json.dump(meta, file, indent=2)
+        os.replace(temporary, self.folder / META)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,31 @@
+"""Defaults for every setting. One name per setting across CLI (--index), environment (QA_INDEX)
+and create_app({...}): defaults here, then QA_* environment variables, then explicit values."""
+from __future__ import annotations
+
+import os
+
+DEFAULTS: dict[str, object] = {
+    "INDEX": "embeddings",  # the index folder
+    "MODEL": None,  # a local sentence-transformers folder; None = the bundled all-MiniLM-L6-v2
+    "TOP_K": 5,
+    "MAX_QUESTION_CHARS": 2000,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,  # request body limit for the JSON API
+    "HOST": "127.0.0.1",
+    "PORT": 8000,
+    "THREADS": 8,  # WSGI worker threads in `qa serve`
+}
+
+
+def from_environment(prefix: str = "QA_") -> dict[str, object]:
+    """QA_* variables that name a known setting, converted to the default's type."""
+    found: dict[str, object] = {}
+    for key, default in DEFAULTS.items():
+        value = os.environ.get(prefix + key)
+        if value is None or value == "":
+            continue
+        found[key] = int(value) if isinstance(default, int) else value
+    return found
+
+
+def resolve(overrides: dict[str, object] | None = None) -> dict[str, object]:
+    return {**DEFAULTS, **from_environment(), **{k: v for k, v in (overrides or {}).items() if v is not None}}

@@ -1,0 +1,262 @@
+"""SQLite: documents, passages (with their vectors), an FTS5 table for BM25, conversations.
+
+This database is the source of truth; the FAISS file beside it is derived from the stored vectors.
+Every write is one transaction that also bumps `generation`, so a reader can tell whether the
+FAISS file was built from the current state.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from qa.chunking import Passage
+from qa.documents import Document
+from qa.errors import IndexCorrupt
+
+SCHEMA_VERSION = 1
+# Porter stemming so "demanded" finds "demand"; diacritics folded so "Zelenskyy" ~ "Zelenskyý".
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL UNIQUE,
+    hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    UNIQUE (document_id, idx)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(title, text, tokenize='{FTS_TOKENIZER}');
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_vocab USING fts5vocab(passages_fts, 'row');
+CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS turns (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    asked_at REAL NOT NULL,
+    PRIMARY KEY (conversation_id, idx)
+);
+"""
+
+
+@dataclass
+class StoredPassage:
+    id: int
+    document_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    title: str
+    source: str
+
+
+@dataclass
+class Change:
+    """What one write did, so the FAISS index can follow it: passages removed and added, and the
+    generation the database reached."""
+    removed: list[int]
+    added: list[int]
+    vectors: np.ndarray
+    generation: int
+
+
+class Store:
+    """One SQLite file; one connection per thread (sqlite3 connections are not shareable)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        try:
+            with self.write(bump=False) as db:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        except sqlite3.DatabaseError as error:
+            raise IndexCorrupt(f"{self.path} is not a readable qa index database ({error})") from error
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+        return connection
+
+    @contextmanager
+    def write(self, bump: bool = True) -> Iterator[sqlite3.Connection]:
+        """One writer at a time (threads here, processes through SQLite's lock); all or nothing.
+
+        `bump` marks the content as changed, which makes the FAISS file stale."""
+        with self._write_lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if bump:
+                    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    # -- metadata ---------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self.write(bump=False) as db:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    # -- documents ----------------------------------------------------------------------------------
+
+    def replace_document(self, document: Document, passages: list[Passage], vectors: np.ndarray) -> Change:
+        """Store a document with its passages, replacing any earlier version with the same source."""
+        with self.write() as db:
+            removed = self._delete(db, "source = ?", document.source)
+            db.execute(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                (document.id, document.title, document.source, document.hash, document.text, time.time()),
+            )
+            added = []
+            for passage, vector in zip(passages, vectors):
+                cursor = db.execute(
+                    "INSERT INTO passages (document_id, idx, start, end, text, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                    (document.id, passage.index, passage.start, passage.end, passage.text,
+                     np.asarray(vector, dtype=np.float32).tobytes()),
+                )
+                added.append(cursor.lastrowid)
+                db.execute("INSERT INTO passages_fts (rowid, title, text) VALUES (?, ?, ?)",
+                           (cursor.lastrowid, document.title, passage.text))
+            return Change(removed, added, vectors, self._generation(db))
+
+    def remove_document(self, document_id: str) -> Change:
+        """Delete a document and its passages (nothing removed if the id is unknown)."""
+        with self.write() as db:
+            removed = self._delete(db, "id = ?", document_id)
+            return Change(removed, [], np.zeros((0, 0), np.float32), self._generation(db))
+
+    @staticmethod
+    def _generation(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    @staticmethod
+    def _delete(db: sqlite3.Connection, where: str, value: str) -> list[int]:
+        ids = [row[0] for row in db.execute(
+            f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.{where}", (value,))]
+        db.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
+        db.execute(f"DELETE FROM documents WHERE {where}", (value,))  # passages go by cascade
+        return ids
+
+    def document_hashes(self) -> dict[str, str]:
+        """source -> content hash, to skip files that have not changed."""
+        return dict(self.db.execute("SELECT source, hash FROM documents"))
+
+    def documents(self) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT d.id, d.title, d.source, COUNT(p.id), d.hash FROM documents d "
+            "LEFT JOIN passages p ON p.document_id = d.id GROUP BY d.id ORDER BY d.source"
+        )
+        return [dict(zip(("id", "title", "source", "passages", "hash"), row)) for row in rows]
+
+    def document(self, document_id: str) -> dict | None:
+        row = self.db.execute(
+            "SELECT d.id, d.title, d.source, (SELECT COUNT(*) FROM passages WHERE document_id = d.id), d.hash, d.text "
+            "FROM documents d WHERE d.id = ?", (document_id,)
+        ).fetchone()
+        return dict(zip(("id", "title", "source", "passages", "hash", "text"), row)) if row else None
+
+    def counts(self) -> tuple[int, int]:
+        documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        passages = self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        return documents, passages
+
+    # -- passages -----------------------------------------------------------------------------------
+
+    def passages(self, ids: list[int]) -> dict[int, StoredPassage]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            "SELECT p.id, p.document_id, p.idx, p.start, p.end, p.text, d.title, d.source FROM passages p "
+            f"JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})", [int(i) for i in ids]
+        )
+        return {row[0]: StoredPassage(*row) for row in rows}
+
+    def vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT id, vector FROM passages WHERE id IN ({marks})", [int(i) for i in ids])
+        return {row[0]: np.frombuffer(row[1], dtype=np.float32) for row in rows}
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one consistent state, e.g. the generation and the vectors agree."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    def all_vectors(self, dimension: int, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) in batches, to rebuild the FAISS index without re-embedding."""
+        cursor = self.db.execute("SELECT id, vector FROM passages ORDER BY id")
+        while rows := cursor.fetchmany(batch):
+            ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
+            yield ids, vectors
+
+    def bm25(self, match: str, limit: int) -> list[tuple[int, float]]:
+        """Passage ids and BM25 scores (higher is better) for an FTS5 MATCH expression."""
+        if not match:
+            return []
+        rows = self.db.execute(
+            "SELECT rowid, -bm25(passages_fts, 0.5, 1.0) FROM passages_fts WHERE passages_fts MATCH ? "
+            "ORDER BY bm25(passages_fts, 0.5, 1.0) LIMIT ?", (match, limit)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def document_frequencies(self, terms: list[str]) -> dict[str, int]:
+        """How many passages contain each (stemmed) term, for IDF weights."""
+        if not terms:
+            return {}
+        marks = ",".join("?" * len(terms))
+        return dict(self.db.execute(f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", terms))
