@@ -60,9 +60,7 @@ class Searcher:
 
     def ask(self, question: str, top_k: int = 5) -> Answer:
         started = time.perf_counter()
-        question = question.strip()
-        if not question:
-            raise EmptyQuestion("The question is empty.")
+        question = clean_question(question)
         if self.index.store.counts()[1] == 0:
             raise IndexNotBuilt(str(self.index.folder))
         terms = query_terms(question)
@@ -104,6 +102,12 @@ class Searcher:
             if len(hits) == top_k:
                 break
         return hits
+
+
+def clean_question(question: str) -> str:
+    if not question.strip():
+        raise EmptyQuestion("The question is empty.")
+    return question.strip()
 
 
 def reciprocal_rank_fusion(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:

@@ -5,7 +5,7 @@ import threading
 
 from qa.errors import DocumentNotFound
 from qa.index import Index
-from qa.search import Answer, Searcher
+from qa.search import Answer, Searcher, clean_question
 
 
 class Service:
@@ -30,6 +30,7 @@ class Service:
         index.vectors
 
     def ask(self, question: str, top_k: int) -> Answer:
+        clean_question(question)  # a bad question is refused before the index is opened
         return Searcher(self.index).ask(question, top_k)
 
     def documents(self) -> list[dict]:

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from qa.errors import IndexCorrupt, ModelMismatch
+from qa.index import DATABASE, META, VECTORS, Index
+from qa.ingest import ingest
+from qa.search import Searcher
+from tests.conftest import EVAL, SEEDS
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture
+def count_embedding(monkeypatch):
+    """Counts the passages sent to the model."""
+    calls = []
+    embedder = Index.__dict__["embedder"].fget  # the loaded model is shared by all indexes in a process
+
+    def counting(index):
+        model = embedder(index)
+        original = type(model).encode_documents
+        monkeypatch.setattr(model, "encode_documents", lambda texts, **kw: calls.append(len(texts)) or original(model, texts, **kw))
+        return model
+
+    monkeypatch.setattr(Index, "embedder", property(counting))
+    return calls
+
+
+def test_reingesting_unchanged_files_embeds_nothing(index_dir, count_embedding):
+    report = ingest(Index(index_dir), [SEEDS], progress=False)
+    assert report.unchanged == 2 and report.added == report.updated == 0
+    assert count_embedding == []
+
+
+def test_a_changed_file_replaces_its_passages(index_dir, tmp_path, count_embedding):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    index = Index(index_dir)
+    before = {d["source"]: d for d in index.store.documents()}
+    (corpus / "000_2e21b0443b55ba82.txt").write_text("A short replacement\n\nThe otters of Brussels held a meeting.")
+    report = ingest(index, [corpus], progress=False)
+    assert report.updated == 1 and report.unchanged == 1
+    assert sum(count_embedding) == 1
+    after = {d["source"]: d for d in index.store.documents()}
+    assert after["000_2e21b0443b55ba82.txt"]["passages"] == 1
+    assert after["000_2e21b0443b55ba82.txt"]["hash"] != before["000_2e21b0443b55ba82.txt"]["hash"]
+    assert after["000_2e21b0443b55ba82.txt"]["id"] == before["000_2e21b0443b55ba82.txt"]["id"]
+    hits = Searcher(index).ask("otters of Brussels", 3).passages
+    assert hits[0].text.endswith("The otters of Brussels held a meeting.")
+    assert len(index.vectors) == sum(d["passages"] for d in after.values())
+
+
+def test_prune_drops_documents_whose_files_are_gone(index_dir, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEEDS / "002_aadcb0dba0a30b9a.txt", corpus)
+    index = Index(index_dir)
+    assert ingest(index, [corpus], progress=False).removed == 0  # without --prune nothing goes
+    report = ingest(index, [corpus], prune=True, progress=False)
+    assert report.removed == 1
+    assert [d["source"] for d in index.store.documents()] == ["002_aadcb0dba0a30b9a.txt"]
+    assert len(Index(index_dir).vectors) == index.store.counts()[1]
+
+
+def test_missing_faiss_file_is_rebuilt_from_sqlite(index_dir, count_embedding):
+    (index_dir / VECTORS).unlink()
+    index = Index(index_dir)
+    assert len(index.vectors) == index.store.counts()[1]
+    assert (index_dir / VECTORS).is_file()
+    assert count_embedding == []
+
+
+def test_faiss_file_out_of_step_is_rebuilt(index_dir, tmp_path):
+    stale = tmp_path / "stale.faiss"
+    shutil.copy(index_dir / VECTORS, stale)
+    index = Index(index_dir)
+    index.apply(index.store.remove_document(index.store.documents()[0]["id"]))  # written, FAISS file not saved
+    shutil.copy(stale, index_dir / VECTORS)
+    reopened = Index(index_dir)
+    assert len(reopened.vectors) == reopened.store.counts()[1]
+    assert json.loads((index_dir / META).read_text())["generation"] == reopened.store.generation
+
+
+def test_truncated_faiss_file_is_rebuilt_with_a_warning(index_dir, caplog):
+    data = (index_dir / VECTORS).read_bytes()
+    (index_dir / VECTORS).write_bytes(data[: len(data) // 3])
+    index = Index(index_dir)
+    assert len(index.vectors) == index.store.counts()[1]
+    assert any(VECTORS in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
+
+
+def test_corrupt_database_names_the_file(index_dir):
+    (index_dir / DATABASE).write_bytes(b"this is not sqlite" * 100)
+    for leftover in ("-wal", "-shm"):
+        (index_dir / (DATABASE + leftover)).unlink(missing_ok=True)
+    with pytest.raises(IndexCorrupt, match=DATABASE):
+        Index(index_dir)
+
+
+def test_the_index_refuses_another_model(index_dir, tmp_path):
+    other = tmp_path / "paraphrase-model"
+    other.mkdir()
+    (other / "modules.json").write_text("[]")
+    with pytest.raises(ModelMismatch, match="all-MiniLM-L6-v2"):
+        Index(index_dir, str(other))
+
+
+def test_killed_ingest_leaves_a_loadable_index(index_dir, tmp_path):
+    """SIGKILL while a larger corpus is being ingested: the seeds index still loads and answers, and
+    every document present is whole."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(EVAL / "cmu-s08" / "corpus" / "set1", corpus)  # 10 long articles
+    process = subprocess.Popen([sys.executable, "-m", "qa.cli", "ingest", "--quiet", "--index", str(index_dir), str(corpus)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and process.poll() is None:
+            with sqlite3.connect(index_dir / DATABASE, timeout=30) as db:
+                if db.execute("SELECT COUNT(*) FROM documents").fetchone()[0] > 2:
+                    break
+            time.sleep(0.05)
+        assert process.poll() is None, "ingest finished before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+
+    index = Index(index_dir)
+    documents = index.store.documents()
+    assert 2 < len(documents) < 12
+    assert all(d["passages"] > 0 for d in documents)
+    assert len(index.vectors) == index.store.counts()[1]
+    answer = Searcher(index).ask("How much in rare earth metals did Trump demand from Ukraine?", 1)
+    assert "$500 billion" in answer.passages[0].text
+    # Running it again finishes the job without redoing what landed.
+    report = ingest(index, [corpus], progress=False)
+    assert report.unchanged == len(documents) - 2 and report.added == 10 - report.unchanged
