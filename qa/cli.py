@@ -120,6 +120,32 @@ def serve(host: str, port: int, threads: int, index_dir: str, model: str | None)
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
 
 
+@main.command(name="eval")
+@click.argument("set_dir", metavar="EVALSET_DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--top-k", default=10, show_default=True, type=click.IntRange(1, 50))
+@click.option("--retriever", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@click.option("--misses", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the questions not answered at rank 1 (default: EVALSET_DIR name + .misses.jsonl in the cwd).")
+@model_option
+@friendly_errors
+def evaluate(set_dir: Path, top_k: int, retriever: str, as_json: bool, misses: Path | None, model: str | None) -> None:
+    """Measure retrieval on an eval set (corpus/ + questions.jsonl): hit@1, hit@5, MRR@10."""
+    from qa.evaluation import build_eval_index, evaluate as run_eval, load_questions
+
+    questions = load_questions(set_dir)
+    index = build_eval_index(set_dir, model, progress=not as_json)
+    result = run_eval(index, questions, retriever=retriever, top_k=top_k, set_name=set_dir.resolve().name)
+    misses = misses or Path(f"{set_dir.resolve().name}.misses.jsonl")
+    misses.write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in result.misses), encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(result.summary()))
+        return
+    for key, value in result.summary().items():
+        click.echo(f"{key:>18}  {value}")
+    click.echo(f"{'misses':>18}  {misses}")
+
+
 @main.command()
 @click.option("--remove", "remove_id", metavar="ID", help="Remove the document with this id.")
 @index_option

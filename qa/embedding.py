@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+QUERY_CACHE_SIZE = 4096  # questions repeat (retries, the eval, a popular question): encode once
 
 
 def bundled_model_path() -> str:
@@ -49,6 +52,8 @@ class Embedder:
         self.dimension = int(dimension())
         self.max_tokens = int(self.model.max_seq_length)
         self.tokenizer = self.model.tokenizer
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Word pieces per text, without special tokens."""
@@ -62,7 +67,23 @@ class Embedder:
         return self.tokenizer.num_special_tokens_to_add(pair=False)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode_documents([text])[0]
+        with self._queries_lock:
+            vector = self._queries.get(text)
+            if vector is not None:
+                self._queries.move_to_end(text)
+                return vector
+        return self.encode_queries([text])[0]
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Encode questions in one batch and remember them for encode_query."""
+        vectors = self.encode_documents(texts)
+        with self._queries_lock:
+            for text, vector in zip(texts, vectors):
+                self._queries[text] = vector
+                self._queries.move_to_end(text)
+            while len(self._queries) > QUERY_CACHE_SIZE:
+                self._queries.popitem(last=False)
+        return vectors
 
     def encode_documents(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
