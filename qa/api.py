@@ -3,7 +3,6 @@ every error, ours or the framework's, leaves as {"error": {"code", "message"}} w
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Annotated
 
 from flask import Blueprint, current_app, jsonify, request
@@ -26,6 +25,7 @@ class AskRequest(BaseModel):
 
     question: StrictStr
     top_k: Annotated[StrictInt, Field(ge=1, le=50)] = 5
+    conversation_id: StrictStr | None = None
 
     @field_validator("question")
     @classmethod
@@ -67,8 +67,18 @@ def validate(model: type[BaseModel], body: dict) -> BaseModel:
 @bp.post("/ask")
 def ask():
     parsed = validate(AskRequest, json_body())
-    answer = service().ask(parsed.question, parsed.top_k)
-    return jsonify(asdict(answer))
+    return jsonify(service().ask_in_conversation(parsed.question, parsed.top_k, parsed.conversation_id))
+
+
+@bp.get("/conversations/<conversation_id>")
+def conversation(conversation_id: str):
+    return jsonify(service().conversation(conversation_id))
+
+
+@bp.delete("/conversations/<conversation_id>")
+def delete_conversation(conversation_id: str):
+    service().delete_conversation(conversation_id)
+    return "", 204
 
 
 @bp.get("/documents")

@@ -14,10 +14,12 @@ from qa.chunking import sentence_spans
 from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
 from qa.store import StoredPassage
+from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.terms import query_terms, stem, words
 
-CANDIDATES = 50  # taken from each retriever before fusion
-RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+CANDIDATES = 50  # taken from each retriever; the 50th score is each side's zero point
+DENSE_WEIGHT = 0.5  # fused = w * dense + (1 - w) * bm25, each min-max normalised over its candidates
+TOPIC_BOOST = 0.15  # added to passages of the conversation's topic document on a follow-up
 RETRIEVERS = ("hybrid", "dense", "bm25")
 
 
@@ -49,8 +51,10 @@ class Hit:
 @dataclass
 class Answer:
     question: str
+    confident: bool
     passages: list[Hit]
     took_ms: float
+    topic: Topic | None = None  # what a conversation carries into its next question
 
 
 class Searcher:
@@ -58,25 +62,36 @@ class Searcher:
         self.index = index
         self.retriever = retriever
 
-    def ask(self, question: str, top_k: int = 5) -> Answer:
+    def ask(self, question: str, top_k: int = 5, topic: Topic | None = None) -> Answer:
         started = time.perf_counter()
         question = clean_question(question)
         if self.index.store.counts()[1] == 0:
             raise IndexNotBuilt(str(self.index.folder))
-        terms = query_terms(question)
-        ranked = self.rank(question, terms)
-        hits = self.cite(ranked, terms, top_k)
-        return Answer(question, hits, round((time.perf_counter() - started) * 1000, 2))
+        follow_up = topic is not None and is_follow_up(question)
+        searched = contextual_question(question, topic) if follow_up else question
+        terms = query_terms(searched)
+        ranked, confident = self.rank(searched, terms, topic.document_id if follow_up else None)
+        hits = self.cite(ranked, query_terms(question) or terms, top_k)
+        top = hits[0].citation if hits else None
+        next_ = next_topic(question, topic, top.title if top else "", top.document_id if top else None)
+        return Answer(question, confident, hits, round((time.perf_counter() - started) * 1000, 2), next_)
 
-    def rank(self, question: str, terms: list[str]) -> list[tuple[int, float]]:
-        """Passage ids with fused scores, best first."""
-        rankings = []
+    def rank(self, question: str, terms: list[str], boost_document: str | None = None) -> tuple[list[tuple[int, float]], bool]:
+        """Passage ids with fused scores, best first, and whether the best one is a confident answer."""
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
         if self.retriever in ("hybrid", "dense"):
             query = self.index.embedder.encode_query(question)
-            rankings.append(self.index.vectors.search(query, CANDIDATES))
+            dense = self.index.vectors.search(query, CANDIDATES)
         if self.retriever in ("hybrid", "bm25"):
-            rankings.append(self.index.store.bm25(fts_query(terms), CANDIDATES))
-        return reciprocal_rank_fusion(rankings)
+            lexical = self.index.store.bm25(fts_query(terms), CANDIDATES)
+        weight = {"hybrid": DENSE_WEIGHT, "dense": 1.0, "bm25": 0.0}[self.retriever]
+        fused = fuse(dense, lexical, weight)
+        if boost_document:
+            documents = {pid: p.document_id for pid, p in self.index.store.passages(list(fused)).items()}
+            fused = {pid: score + TOPIC_BOOST * (documents.get(pid) == boost_document) for pid, score in fused.items()}
+        ranked = sorted(fused.items(), key=lambda item: -item[1])
+        return ranked, is_confident(dense, lexical, terms)
 
     def cite(self, ranked: list[tuple[int, float]], terms: list[str], top_k: int) -> list[Hit]:
         """Turn ranked ids into hits, skipping passages that repeat one already returned."""
@@ -110,12 +125,32 @@ def clean_question(question: str) -> str:
     return question.strip()
 
 
-def reciprocal_rank_fusion(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, (pid, _) in enumerate(ranking):
-            scores[pid] = scores.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
-    return sorted(scores.items(), key=lambda item: -item[1])
+def normalise(ranking: list[tuple[int, float]], floor: float | None = None) -> dict[int, float]:
+    """Min-max over the candidates: the best becomes 1, the last candidate 0. With fewer candidates
+    than asked for, everything else scored `floor` (BM25's 0 for passages sharing no word)."""
+    if not ranking:
+        return {}
+    scores = [score for _, score in ranking]
+    low, high = min(scores), max(scores)
+    if floor is not None and len(ranking) < CANDIDATES:
+        low = min(low, floor)
+    return {pid: (score - low) / (high - low + 1e-9) for pid, score in ranking}
+
+
+def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], dense_weight: float) -> dict[int, float]:
+    """Weighted sum of normalised scores; a passage missing from one side scores 0 there (it ranked
+    below that side's last candidate). Unlike reciprocal rank fusion, this keeps how far ahead the
+    best passage is, which matters when one side is sure and the other is not."""
+    fused: dict[int, float] = {}
+    for ranking, weight, floor in ((dense, dense_weight, None), (lexical, 1.0 - dense_weight, 0.0)):
+        for pid, score in normalise(ranking, floor).items():
+            fused[pid] = fused.get(pid, 0.0) + weight * score
+    return fused
+
+
+def is_confident(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], terms: list[str]) -> bool:
+    """Calibrated on questions asked of the wrong corpus (see bench/README.md)."""
+    return bool(dense) and dense[0][1] >= 0.35 or not dense and bool(lexical)
 
 
 def fts_query(terms: list[str]) -> str:

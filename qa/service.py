@@ -1,11 +1,17 @@
 """The service behind the API and the CLI: one index, opened on first use, asked through one path."""
 from __future__ import annotations
 
+import re
 import threading
+import uuid
+from dataclasses import asdict
 
-from qa.errors import DocumentNotFound
+from qa.conversation import Topic
+from qa.errors import BadRequest, ConversationNotFound, DocumentNotFound
 from qa.index import Index
 from qa.search import Answer, Searcher, clean_question
+
+CONVERSATION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class Service:
@@ -30,8 +36,39 @@ class Service:
         index.vectors
 
     def ask(self, question: str, top_k: int) -> Answer:
+        """One question on its own (the CLI)."""
         clean_question(question)  # a bad question is refused before the index is opened
         return Searcher(self.index).ask(question, top_k)
+
+    def ask_in_conversation(self, question: str, top_k: int, conversation_id: str | None) -> dict:
+        """A turn of a conversation (the API): earlier turns shape the search; this one is stored."""
+        clean_question(question)
+        store = self.index.store
+        if conversation_id is None:
+            conversation_id = uuid.uuid4().hex
+            store.create_conversation(conversation_id)
+            turns = []
+        else:
+            self.conversation(conversation_id)  # 400 or 404
+            turns = store.turns(conversation_id)
+        topic = Topic.from_dict(turns[-1].get("topic")) if turns else None
+        answer = Searcher(self.index).ask(question, top_k, topic=topic)
+        body = {"question": answer.question, "conversation_id": conversation_id, "confident": answer.confident,
+                "passages": [asdict(hit) for hit in answer.passages], "took_ms": answer.took_ms}
+        store.add_turn(conversation_id, answer.question, {**body, "topic": answer.topic.as_dict()})
+        return body
+
+    def conversation(self, conversation_id: str) -> dict:
+        if not CONVERSATION_ID.match(conversation_id):
+            raise BadRequest(f"{conversation_id!r} is not a conversation id (32 hexadecimal digits).")
+        if not self.index.store.conversation_exists(conversation_id):
+            raise ConversationNotFound(f"No conversation has the id {conversation_id!r}.")
+        turns = self.index.store.turns(conversation_id)
+        return {"id": conversation_id, "turns": [{k: v for k, v in t.items() if k != "topic"} for t in turns]}
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self.conversation(conversation_id)  # 400 or 404 as for a read
+        self.index.store.delete_conversation(conversation_id)
 
     def documents(self) -> list[dict]:
         return self.index.store.documents()

@@ -6,6 +6,7 @@ FAISS file was built from the current state.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -253,6 +254,32 @@ class Store:
             "ORDER BY bm25(passages_fts, 0.5, 1.0) LIMIT ?", (match, limit)
         )
         return [(row[0], row[1]) for row in rows]
+
+    # -- conversations ------------------------------------------------------------------------------
+    # Turns are stored as JSON: the question, the passages cited, and the context carried forward.
+    # They do not bump the generation: the passages did not change.
+
+    def create_conversation(self, conversation_id: str) -> None:
+        with self.write(bump=False) as db:
+            db.execute("INSERT INTO conversations VALUES (?, ?)", (conversation_id, time.time()))
+
+    def conversation_exists(self, conversation_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is not None
+
+    def add_turn(self, conversation_id: str, question: str, answer: dict) -> None:
+        with self.write(bump=False) as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM turns WHERE conversation_id = ?", (conversation_id,)).fetchone()
+            db.execute("INSERT INTO turns VALUES (?, ?, ?, ?, ?)",
+                       (conversation_id, count, question, json.dumps(answer, ensure_ascii=False), time.time()))
+
+    def turns(self, conversation_id: str) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT answer, asked_at FROM turns WHERE conversation_id = ? ORDER BY idx", (conversation_id,))
+        return [{**json.loads(answer), "asked_at": asked_at} for answer, asked_at in rows]
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        with self.write(bump=False) as db:
+            return db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
 
     def document_frequencies(self, terms: list[str]) -> dict[str, int]:
         """How many passages contain each (stemmed) term, for IDF weights."""
