@@ -4,7 +4,7 @@ Every passage is an exact slice of its document: `document.text[p.start:p.end] =
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import blingfire
@@ -22,6 +22,7 @@ class Passage:
     start: int  # character offsets into document.text
     end: int
     text: str
+    sentences: list[tuple[int, int]] = field(default_factory=list)  # (start, end) in document.text
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Span:
     end: int
     tokens: int = 0
     opens_paragraph: bool = False  # first sentence after a blank line
+    paragraph_tokens: int = 0  # on a paragraph's first unit: the whole paragraph's size
 
 
 def sentence_spans(text: str) -> list[Span]:
@@ -92,49 +94,58 @@ def split_long(text: str, span: Span, budget: int, count_tokens: TokenCounter) -
 def split_passages(
     document: Document,
     count_tokens: TokenCounter,
-    target_tokens: int = 128,
+    target_tokens: int = 198,
     max_tokens: int = 254,
-    overlap_tokens: int = 32,
+    overlap_tokens: int = 48,
 ) -> list[Passage]:
-    """Pack whole sentences into passages of about `target_tokens`, never more than `max_tokens`.
+    """Pack whole sentences into passages of at most `target_tokens` (never over `max_tokens`).
 
-    A passage ends early at a paragraph break once it is half full. Inside a paragraph, the next
-    passage starts with the previous passage's last sentence when that sentence is at most
-    `overlap_tokens` long, so an answer that straddles a cut is still whole in one passage.
+    A paragraph that does not fit whole in the room left starts a new passage, so passages tend to
+    be whole paragraphs. Inside a paragraph, the next passage starts with the previous passage's
+    last sentence when that sentence is at most `overlap_tokens` long, so an answer that straddles
+    a cut is still whole in one passage. A sentence longer than the limit is cut at word boundaries.
 
-    Example (target 10): sentences of 4, 5, 3 and 6 tokens -> [s1 s2], [s2 s3], [s3 s4].
-    If s3 opens a paragraph instead -> [s1 s2], [s3 s4].
+    Example (target 10): sentences of 4, 5, 3 and 6 tokens in one paragraph -> [s1 s2], [s2 s3],
+    [s3 s4]. If s3 opens a new paragraph instead -> [s1 s2], [s3 s4].
     """
     budget = max(1, min(target_tokens, max_tokens))
-    sentences = sentence_spans(document.text)
-    counts = count_tokens([document.text[s.start : s.end] for s in sentences]) if sentences else []
-    units: list[Span] = []
-    for sentence, tokens in zip(sentences, counts):
-        sentence.tokens = tokens
-        units += [sentence] if tokens <= max_tokens else split_long(document.text, sentence, max_tokens, count_tokens)
-
+    units = sentence_units(document.text, count_tokens, max_tokens)
     groups: list[list[Span]] = []
     current: list[Span] = []
     size = 0
     for unit in units:
-        full = size + unit.tokens > budget or (unit.opens_paragraph and size >= budget // 2)
+        if unit.opens_paragraph:
+            full = size + min(unit.paragraph_tokens, budget) > budget
+        else:
+            full = size + unit.tokens > budget
         if current and full:
             groups.append(current)
             last = current[-1]
-            keep = not unit.opens_paragraph and len(current) > 1 and last.tokens <= overlap_tokens and last.tokens + unit.tokens <= budget
+            keep = (not unit.opens_paragraph and len(current) > 1 and last.tokens <= overlap_tokens
+                    and last.tokens + unit.tokens <= budget)
             current, size = ([last], last.tokens) if keep else ([], 0)
         current.append(unit)
         size += unit.tokens
     if current:
         groups.append(current)
-    # A short tail joins the passage before it when the two fit the hard limit.
-    if len(groups) > 1 and sum(u.tokens for u in groups[-1]) < budget // 4:
-        tail = [u for u in groups[-1] if u not in groups[-2]]
-        if sum(u.tokens for u in groups[-2] + tail) <= max_tokens:
-            groups[-2] += tail
-            groups.pop()
-
     return [
-        Passage(document.id, index, group[0].start, group[-1].end, document.text[group[0].start : group[-1].end])
+        Passage(document.id, index, group[0].start, group[-1].end, document.text[group[0].start : group[-1].end],
+                [(unit.start, unit.end) for unit in group])
         for index, group in enumerate(groups)
     ]
+
+
+def sentence_units(text: str, count_tokens: TokenCounter, max_tokens: int) -> list[Span]:
+    """Sentences with their token counts, long ones cut to fit, paragraph sizes on their first unit."""
+    sentences = sentence_spans(text)
+    counts = count_tokens([text[s.start : s.end] for s in sentences]) if sentences else []
+    units: list[Span] = []
+    for sentence, tokens in zip(sentences, counts):
+        sentence.tokens = tokens
+        units += [sentence] if tokens <= max_tokens else split_long(text, sentence, max_tokens, count_tokens)
+    opener = None
+    for unit in units:
+        if unit.opens_paragraph or opener is None:
+            opener = unit
+        opener.paragraph_tokens += unit.tokens
+    return units

@@ -89,18 +89,31 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
 
 
 def _store_batch(index: Index, documents: list[Document], existing: dict[str, str], report: IngestReport, bar: tqdm) -> None:
-    """Chunk and embed several documents together (bigger batches run faster), then store each."""
+    """Chunk and embed several documents together (bigger batches run faster), then store each.
+
+    The model reads each passage and, separately, each of its sentences: a question usually
+    matches one sentence, and a sentence's own vector finds it where the passage's is diluted."""
     index.embedder  # the first batch loads the model; an ingest of unchanged files never does
     if report.first_batch_at is None:
         report.first_batch_at = time.perf_counter()
     chunks = [index.chunk(document) for document in documents]
-    texts = [index.embedding_text(d, p) for d, passages in zip(documents, chunks) for p in passages]
+    texts: list[str] = []
+    sentence_rows: dict[tuple[str, int, int], int] = {}  # a sentence shared by two passages is embedded once
+    for document, passages in zip(documents, chunks):
+        texts += [index.embedding_text(document, p.text) for p in passages]
+    for document, passages in zip(documents, chunks):
+        for passage in passages:
+            for start, end in passage.sentences:
+                if (document.id, start, end) not in sentence_rows:
+                    sentence_rows[document.id, start, end] = len(texts)
+                    texts.append(index.embedding_text(document, document.text[start:end]))
     embed_started = time.perf_counter()
     vectors = index.embedder.encode_documents(texts)
     report.embed_seconds += time.perf_counter() - embed_started
     offset = 0
     for document, passages in zip(documents, chunks):
-        change = index.store.replace_document(document, passages, vectors[offset : offset + len(passages)])
+        sentence_vectors = [vectors[[sentence_rows[document.id, s, e] for s, e in p.sentences]] for p in passages]
+        change = index.store.replace_document(document, passages, vectors[offset : offset + len(passages)], sentence_vectors)
         index.apply(change)
         offset += len(passages)
         if document.source in existing:

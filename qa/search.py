@@ -2,24 +2,34 @@
 
 Two retrievers look at every question: dense (FAISS over the model's vectors, which finds
 paraphrases) and BM25 (SQLite FTS5, which finds the rare names and numbers questions hinge on).
-Their rankings are fused, near-duplicate passages are dropped, and the sentence of each passage
-that best matches the question is marked as its highlight.
+A candidate's dense score blends its passage vector with its best sentence vector; both sides are
+min-max normalised and summed, passages of a document that has a strong passage get a lift, and
+near-duplicates are dropped. Each hit marks the sentence that best matches the question.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
-from qa.chunking import sentence_spans
+import numpy as np
+
+from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
-from qa.store import StoredPassage
-from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
+from qa.store import ScoringRow
 from qa.terms import query_terms, stem, words
 
-CANDIDATES = 50  # taken from each retriever; the 50th score is each side's zero point
-DENSE_WEIGHT = 0.5  # fused = w * dense + (1 - w) * bm25, each min-max normalised over its candidates
-TOPIC_BOOST = 0.15  # added to passages of the conversation's topic document on a follow-up
+# Tuned on xquad-en and checked on cmu-s08 (bench/README.md has the figures for each lever).
+CANDIDATES = 50  # taken from each retriever; each side's 50th score is its zero point
+DENSE_WEIGHT = 0.5  # fused = w * dense + (1 - w) * bm25
+SENTENCE_WEIGHT = 0.5  # dense = (1 - s) * cos(question, passage) + s * max cos(question, sentence)
+DOCUMENT_WEIGHT = 0.2  # + this share of the best fused score in the same document
+TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's topic document
+# Confident when the best sentence's cosine + half the IDF-weighted share of question terms found
+# in the top passage reaches this (calibrated with questions asked of the wrong corpus).
+CONFIDENCE_THRESHOLD = 0.74
+COVERAGE_WEIGHT = 0.5
 RETRIEVERS = ("hybrid", "dense", "bm25")
 
 
@@ -57,66 +67,121 @@ class Answer:
     topic: Topic | None = None  # what a conversation carries into its next question
 
 
+@dataclass
+class Candidate:
+    row: ScoringRow
+    score: float = 0.0
+    dense: float = 0.0
+    best_sentence: int = 0  # index into row.sentences
+    best_sentence_cosine: float = 0.0
+
+
 class Searcher:
     def __init__(self, index: Index, retriever: str = "hybrid"):
+        if retriever not in RETRIEVERS:
+            raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}")
         self.index = index
         self.retriever = retriever
 
     def ask(self, question: str, top_k: int = 5, topic: Topic | None = None) -> Answer:
         started = time.perf_counter()
         question = clean_question(question)
-        if self.index.store.counts()[1] == 0:
+        if len(self.index.vectors) == 0:
             raise IndexNotBuilt(str(self.index.folder))
         follow_up = topic is not None and is_follow_up(question)
         searched = contextual_question(question, topic) if follow_up else question
         terms = query_terms(searched)
-        ranked, confident = self.rank(searched, terms, topic.document_id if follow_up else None)
-        hits = self.cite(ranked, query_terms(question) or terms, top_k)
+        ranked = self.rank(searched, terms, topic.document_id if follow_up else None)
+        hits = self.cite(ranked, top_k)
+        confident = bool(ranked) and self.is_confident(ranked[0], terms)
         top = hits[0].citation if hits else None
         next_ = next_topic(question, topic, top.title if top else "", top.document_id if top else None)
         return Answer(question, confident, hits, round((time.perf_counter() - started) * 1000, 2), next_)
 
-    def rank(self, question: str, terms: list[str], boost_document: str | None = None) -> tuple[list[tuple[int, float]], bool]:
-        """Passage ids with fused scores, best first, and whether the best one is a confident answer."""
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if self.retriever in ("hybrid", "dense"):
-            query = self.index.embedder.encode_query(question)
-            dense = self.index.vectors.search(query, CANDIDATES)
-        if self.retriever in ("hybrid", "bm25"):
-            lexical = self.index.store.bm25(fts_query(terms), CANDIDATES)
-        weight = {"hybrid": DENSE_WEIGHT, "dense": 1.0, "bm25": 0.0}[self.retriever]
-        fused = fuse(dense, lexical, weight)
-        if boost_document:
-            documents = {pid: p.document_id for pid, p in self.index.store.passages(list(fused)).items()}
-            fused = {pid: score + TOPIC_BOOST * (documents.get(pid) == boost_document) for pid, score in fused.items()}
-        ranked = sorted(fused.items(), key=lambda item: -item[1])
-        return ranked, is_confident(dense, lexical, terms)
+    def rank(self, question: str, terms: list[str], boost_document: str | None = None) -> list[Candidate]:
+        """Candidates from both retrievers, scored and sorted best first."""
+        query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
+        dense_ids = [] if query is None else [pid for pid, _ in self.index.vectors.search(query, CANDIDATES)]
+        lexical = [] if self.retriever == "dense" else self.index.store.bm25(fts_query(terms), CANDIDATES)
+        ids = list(dict.fromkeys(dense_ids + [pid for pid, _ in lexical]))
+        candidates = [Candidate(row) for row in self.index.store.scoring_rows(ids, self.index.dimension)]
+        wanted = {stem(term) for term in terms}
+        for candidate in candidates:
+            score_sentences(candidate, query, wanted)
 
-    def cite(self, ranked: list[tuple[int, float]], terms: list[str], top_k: int) -> list[Hit]:
-        """Turn ranked ids into hits, skipping passages that repeat one already returned."""
-        passages = self.index.store.passages([pid for pid, _ in ranked[: top_k * 4 + 10]])
+        dense = normalise({c.row.id: c.dense for c in candidates}) if query is not None else {}
+        bm25 = normalise(dict(lexical), floor=0.0)
+        weight = {"hybrid": DENSE_WEIGHT, "dense": 1.0, "bm25": 0.0}[self.retriever]
+        best_in_document: dict[str, float] = {}
+        for candidate in candidates:
+            pid = candidate.row.id
+            candidate.score = weight * dense.get(pid, 0.0) + (1 - weight) * bm25.get(pid, 0.0)
+            document = candidate.row.document_id
+            best_in_document[document] = max(best_in_document.get(document, 0.0), candidate.score)
+        for candidate in candidates:
+            candidate.score += DOCUMENT_WEIGHT * best_in_document[candidate.row.document_id]
+            if boost_document and candidate.row.document_id == boost_document:
+                candidate.score += TOPIC_BOOST
+        return sorted(candidates, key=lambda c: -c.score)
+
+    def cite(self, ranked: list[Candidate], top_k: int) -> list[Hit]:
+        """Turn ranked candidates into hits, skipping passages that repeat one already returned."""
+        passages = self.index.store.passages([c.row.id for c in ranked[: top_k * 4 + 10]])
         hits: list[Hit] = []
         seen: list[set[str]] = []
-        for pid, score in ranked:
-            passage = passages.get(pid)
+        for candidate in ranked:
+            passage = passages.get(candidate.row.id)
             if passage is None:
                 continue
             vocabulary = set(words(passage.text))
             if any(is_near_duplicate(vocabulary, other) for other in seen):
                 continue
             seen.append(vocabulary)
+            start, end = (int(x) for x in candidate.row.sentences[candidate.best_sentence]) \
+                if len(candidate.row.sentences) else (passage.start, passage.end)
             hits.append(Hit(
                 rank=len(hits) + 1,
-                score=round(score, 6),
+                score=round(candidate.score, 6),
                 text=passage.text,
                 citation=Citation(passage.document_id, passage.title, passage.source, passage.index,
                                   passage.start, passage.end),
-                highlight=best_sentence(passage, terms),
+                highlight=Span(start, end),
             ))
             if len(hits) == top_k:
                 break
         return hits
+
+    def is_confident(self, best: Candidate, terms: list[str]) -> bool:
+        coverage = self.idf_coverage(best.row, terms)
+        cosine = best.best_sentence_cosine if self.retriever != "bm25" else 0.0
+        threshold = CONFIDENCE_THRESHOLD if self.retriever != "bm25" else CONFIDENCE_THRESHOLD * COVERAGE_WEIGHT
+        return cosine + COVERAGE_WEIGHT * coverage >= threshold
+
+    def idf_coverage(self, row: ScoringRow, terms: list[str]) -> float:
+        """The IDF-weighted share of the question's terms that the passage (or its title) contains."""
+        stems = list(dict.fromkeys(stem(term) for term in terms))
+        if not stems:
+            return 0.0
+        frequencies = self.index.document_frequencies(stems)
+        total = max(len(self.index.vectors), 1)
+        present = {stem(w) for w in words(row.title + " " + row.text)}
+        idf = {s: math.log((total - frequencies.get(s, 0) + 0.5) / (frequencies.get(s, 0) + 0.5) + 1) for s in stems}
+        return sum(idf[s] for s in stems if s in present) / (sum(idf.values()) or 1.0)
+
+
+def score_sentences(candidate: Candidate, query: np.ndarray | None, wanted: set[str]) -> None:
+    """Dense score of a passage and its best sentence: the sentence vectors' cosines, with a share of
+    each sentence's overlap with the question's terms to pick the highlight."""
+    row = candidate.row
+    lexical = np.array([len({stem(w) for w in words(row.text[s - row.start : e - row.start])} & wanted)
+                        for s, e in row.sentences], dtype=np.float32) / max(len(wanted), 1)
+    if query is None or not len(row.sentence_vectors):
+        candidate.best_sentence = int(np.argmax(lexical)) if len(lexical) else 0
+        return
+    cosines = row.sentence_vectors @ query
+    candidate.best_sentence_cosine = float(cosines.max())
+    candidate.dense = (1 - SENTENCE_WEIGHT) * float(row.vector @ query) + SENTENCE_WEIGHT * candidate.best_sentence_cosine
+    candidate.best_sentence = int(np.argmax(cosines + 0.5 * lexical))
 
 
 def clean_question(question: str) -> str:
@@ -125,32 +190,17 @@ def clean_question(question: str) -> str:
     return question.strip()
 
 
-def normalise(ranking: list[tuple[int, float]], floor: float | None = None) -> dict[int, float]:
-    """Min-max over the candidates: the best becomes 1, the last candidate 0. With fewer candidates
-    than asked for, everything else scored `floor` (BM25's 0 for passages sharing no word)."""
-    if not ranking:
+def normalise(scores: dict[int, float], floor: float | None = None) -> dict[int, float]:
+    """Min-max: the best becomes 1 and the CANDIDATES-th best 0 (lower ones clip at 0). With fewer
+    candidates than that, the rest scored `floor` (BM25's 0 for passages sharing no word)."""
+    if not scores:
         return {}
-    scores = [score for _, score in ranking]
-    low, high = min(scores), max(scores)
-    if floor is not None and len(ranking) < CANDIDATES:
+    ordered = sorted(scores.values(), reverse=True)
+    high = ordered[0]
+    low = ordered[min(CANDIDATES, len(ordered)) - 1]
+    if floor is not None and len(ordered) < CANDIDATES:
         low = min(low, floor)
-    return {pid: (score - low) / (high - low + 1e-9) for pid, score in ranking}
-
-
-def fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], dense_weight: float) -> dict[int, float]:
-    """Weighted sum of normalised scores; a passage missing from one side scores 0 there (it ranked
-    below that side's last candidate). Unlike reciprocal rank fusion, this keeps how far ahead the
-    best passage is, which matters when one side is sure and the other is not."""
-    fused: dict[int, float] = {}
-    for ranking, weight, floor in ((dense, dense_weight, None), (lexical, 1.0 - dense_weight, 0.0)):
-        for pid, score in normalise(ranking, floor).items():
-            fused[pid] = fused.get(pid, 0.0) + weight * score
-    return fused
-
-
-def is_confident(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], terms: list[str]) -> bool:
-    """Calibrated on questions asked of the wrong corpus (see bench/README.md)."""
-    return bool(dense) and dense[0][1] >= 0.35 or not dense and bool(lexical)
+    return {pid: max(0.0, (score - low) / (high - low + 1e-9)) for pid, score in scores.items()}
 
 
 def fts_query(terms: list[str]) -> str:
@@ -163,16 +213,3 @@ def is_near_duplicate(vocabulary: set[str], other: set[str], threshold: float = 
     if not vocabulary or not other:
         return vocabulary == other
     return len(vocabulary & other) / len(vocabulary | other) >= threshold
-
-
-def best_sentence(passage: StoredPassage, terms: list[str]) -> Span:
-    """The passage's sentence sharing the most (stemmed) question terms; the first on a tie."""
-    wanted = {stem(term) for term in terms}
-    best, best_score = None, -1.0
-    for sentence in sentence_spans(passage.text):
-        score = len({stem(w) for w in words(passage.text[sentence.start : sentence.end])} & wanted)
-        if score > best_score:
-            best, best_score = sentence, score
-    if best is None:
-        return Span(passage.start, passage.end)
-    return Span(passage.start + best.start, passage.start + best.end)

@@ -21,7 +21,7 @@ from qa.chunking import Passage
 from qa.documents import Document
 from qa.errors import IndexCorrupt
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Porter stemming so "demanded" finds "demand"; diacritics folded so "Zelenskyy" ~ "Zelenskyý".
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS passages (
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
     text TEXT NOT NULL,
-    vector BLOB NOT NULL,
+    vector BLOB NOT NULL,            -- float32, the passage's embedding
+    sentences BLOB NOT NULL,         -- int32 (start, end) pairs, document offsets of its sentences
+    sentence_vectors BLOB NOT NULL,  -- float32, one embedding per sentence
     UNIQUE (document_id, idx)
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(title, text, tokenize='{FTS_TOKENIZER}');
@@ -69,6 +71,19 @@ class StoredPassage:
     text: str
     title: str
     source: str
+
+
+@dataclass
+class ScoringRow:
+    """What the ranker needs of a candidate passage."""
+    id: int
+    document_id: str
+    title: str
+    start: int
+    text: str
+    vector: np.ndarray
+    sentences: np.ndarray  # (n, 2) document offsets
+    sentence_vectors: np.ndarray  # (n, dimension)
 
 
 @dataclass
@@ -148,7 +163,8 @@ class Store:
 
     # -- documents ----------------------------------------------------------------------------------
 
-    def replace_document(self, document: Document, passages: list[Passage], vectors: np.ndarray) -> Change:
+    def replace_document(self, document: Document, passages: list[Passage], vectors: np.ndarray,
+                         sentence_vectors: list[np.ndarray]) -> Change:
         """Store a document with its passages, replacing any earlier version with the same source."""
         with self.write() as db:
             removed = self._delete(db, "source = ?", document.source)
@@ -157,11 +173,14 @@ class Store:
                 (document.id, document.title, document.source, document.hash, document.text, time.time()),
             )
             added = []
-            for passage, vector in zip(passages, vectors):
+            for passage, vector, sentences in zip(passages, vectors, sentence_vectors):
                 cursor = db.execute(
-                    "INSERT INTO passages (document_id, idx, start, end, text, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO passages (document_id, idx, start, end, text, vector, sentences, sentence_vectors) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (document.id, passage.index, passage.start, passage.end, passage.text,
-                     np.asarray(vector, dtype=np.float32).tobytes()),
+                     np.asarray(vector, dtype=np.float32).tobytes(),
+                     np.asarray(passage.sentences, dtype=np.int32).tobytes(),
+                     np.asarray(sentences, dtype=np.float32).tobytes()),
                 )
                 added.append(cursor.lastrowid)
                 db.execute("INSERT INTO passages_fts (rowid, title, text) VALUES (?, ?, ?)",
@@ -221,12 +240,17 @@ class Store:
         )
         return {row[0]: StoredPassage(*row) for row in rows}
 
-    def vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+    def scoring_rows(self, ids: list[int], dimension: int) -> list[ScoringRow]:
         if not ids:
-            return {}
+            return []
         marks = ",".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT id, vector FROM passages WHERE id IN ({marks})", [int(i) for i in ids])
-        return {row[0]: np.frombuffer(row[1], dtype=np.float32) for row in rows}
+        rows = self.db.execute(
+            "SELECT p.id, p.document_id, d.title, p.start, p.text, p.vector, p.sentences, p.sentence_vectors "
+            f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})", [int(i) for i in ids])
+        return [ScoringRow(pid, document_id, title, start, text, np.frombuffer(vector, dtype=np.float32),
+                           np.frombuffer(spans, dtype=np.int32).reshape(-1, 2),
+                           np.frombuffer(sentence_vectors, dtype=np.float32).reshape(-1, dimension))
+                for pid, document_id, title, start, text, vector, spans, sentence_vectors in rows]
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -250,8 +274,8 @@ class Store:
         if not match:
             return []
         rows = self.db.execute(
-            "SELECT rowid, -bm25(passages_fts, 0.5, 1.0) FROM passages_fts WHERE passages_fts MATCH ? "
-            "ORDER BY bm25(passages_fts, 0.5, 1.0) LIMIT ?", (match, limit)
+            "SELECT rowid, -bm25(passages_fts, 2.0, 1.0) FROM passages_fts WHERE passages_fts MATCH ? "
+            "ORDER BY bm25(passages_fts, 2.0, 1.0) LIMIT ?", (match, limit)
         )
         return [(row[0], row[1]) for row in rows]
 

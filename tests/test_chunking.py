@@ -31,14 +31,14 @@ def test_every_passage_is_an_exact_slice_within_the_model_limit(index, corpus):
         document = read_document(path, source)
         passages = index.chunk(document)
         assert passages, source
-        inputs = [index.embedding_text(document, p) for p in passages]
+        inputs = [index.embedding_text(document, p.text) for p in passages]
         tokens = embedder.tokenizer(inputs, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         for passage, ids in zip(passages, tokens):
             assert document.text[passage.start : passage.end] == passage.text
             assert len(ids) <= embedder.max_tokens, (source, passage.index, len(ids))
             checked += 1
         assert [p.index for p in passages] == list(range(len(passages)))
-    assert checked > 20
+    assert checked > 10
 
 
 @pytest.mark.model
@@ -54,7 +54,7 @@ def test_seed_passages_have_no_duplicates_and_no_furniture(index):
 def test_a_giant_sentence_is_cut_to_fit(index):
     document = make_document("Title\n" + " ".join(["antidisestablishmentarianism"] * 3000), "giant.txt")
     passages = index.chunk(document)
-    counts = index.embedder.count_tokens([index.embedding_text(document, p) for p in passages])
+    counts = index.embedder.count_tokens([index.embedding_text(document, p.text) for p in passages])
     assert len(passages) > 10
     assert max(counts) + index.embedder.special_tokens <= index.embedder.max_tokens
     assert all(document.text[p.start : p.end] == p.text for p in passages)
