@@ -88,12 +88,22 @@ class Searcher:
         question = clean_question(question)
         if len(self.index.vectors) == 0:
             raise IndexNotBuilt(str(self.index.folder))
-        follow_up = topic is not None and is_follow_up(question)
-        searched = contextual_question(question, topic) if follow_up else question
-        terms = query_terms(searched)
-        ranked = self.rank(searched, terms, topic.document_id if follow_up else None)
+        terms = query_terms(question)
+        ranked = self.rank(question, terms)
+        certainty = self.certainty(ranked, terms)
+        if topic is not None and is_follow_up(question):
+            # Leaning on the conversation: search again with the topic's words, and keep whichever
+            # reading of the question finds the surer answer. After a change of subject the old
+            # topic's words match nothing near the answer, so the question alone wins.
+            searched = contextual_question(question, topic)
+            searched_terms = query_terms(searched)
+            in_context = self.rank(searched, searched_terms, topic.document_id)
+            in_context_certainty = self.certainty(in_context, searched_terms)
+            if in_context_certainty >= certainty:
+                ranked, terms, certainty = in_context, searched_terms, in_context_certainty
+        threshold = CONFIDENCE_THRESHOLD * (COVERAGE_WEIGHT if self.retriever == "bm25" else 1.0)
+        confident = certainty >= threshold
         hits = self.cite(ranked, top_k)
-        confident = bool(ranked) and self.is_confident(ranked[0], terms)
         top = hits[0].citation if hits else None
         next_ = next_topic(question, topic, top.title if top else "", top.document_id if top else None)
         return Answer(question, confident, hits, round((time.perf_counter() - started) * 1000, 2), next_)
@@ -151,11 +161,12 @@ class Searcher:
                 break
         return hits
 
-    def is_confident(self, best: Candidate, terms: list[str]) -> bool:
-        coverage = self.idf_coverage(best.row, terms)
-        cosine = best.best_sentence_cosine if self.retriever != "bm25" else 0.0
-        threshold = CONFIDENCE_THRESHOLD if self.retriever != "bm25" else CONFIDENCE_THRESHOLD * COVERAGE_WEIGHT
-        return cosine + COVERAGE_WEIGHT * coverage >= threshold
+    def certainty(self, ranked: list[Candidate], terms: list[str]) -> float:
+        """How sure the top answer is: its best sentence's cosine plus a share of the question's
+        IDF-weighted terms that it contains. Compared with CONFIDENCE_THRESHOLD."""
+        if not ranked:
+            return 0.0
+        return ranked[0].best_sentence_cosine + COVERAGE_WEIGHT * self.idf_coverage(ranked[0].row, terms)
 
     def idf_coverage(self, row: ScoringRow, terms: list[str]) -> float:
         """The IDF-weighted share of the question's terms that the passage (or its title) contains."""
