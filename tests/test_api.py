@@ -113,3 +113,45 @@ def test_index_not_built_is_503_saying_how_to_build_it(empty_client, method, pat
     response = getattr(empty_client, method)(path, json={"question": "anything"})
     assert response.status_code == 503
     assert "qa ingest" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.model
+def test_a_question_the_articles_cannot_answer_is_not_confident(client):
+    body = ask(client, {"question": "What is the melting point of tungsten?"}).get_json()
+    assert body["confident"] is False
+    assert ask(client, {"question": QUESTION}).get_json()["confident"] is True
+
+
+@pytest.mark.model
+def test_conversation_is_started_stored_and_continued(client):
+    first = ask(client, {"question": "Who did Greek lawmakers name as the country's next president?"}).get_json()
+    conversation_id = first["conversation_id"]
+    assert len(conversation_id) == 32
+    follow_up = ask(client, {"question": "Why have people been protesting against him?",
+                             "conversation_id": conversation_id}).get_json()
+    assert follow_up["conversation_id"] == conversation_id
+    assert "train crash" in follow_up["passages"][0]["text"]
+
+    stored = client.get(f"/api/conversations/{conversation_id}").get_json()
+    assert stored["id"] == conversation_id
+    assert [t["question"] for t in stored["turns"]] == [first["question"], follow_up["question"]]
+    assert stored["turns"][1]["passages"] == follow_up["passages"]
+    assert client.delete(f"/api/conversations/{conversation_id}").status_code == 204
+    assert client.get(f"/api/conversations/{conversation_id}").status_code == 404
+
+
+@pytest.mark.parametrize("conversation_id, status", [("0" * 32, 404), ("not-an-id", 400), ("A" * 32, 400)])
+def test_unknown_or_malformed_conversations(client, conversation_id, status):
+    assert client.get(f"/api/conversations/{conversation_id}").status_code == status
+    assert client.delete(f"/api/conversations/{conversation_id}").status_code == status
+    response = ask(client, {"question": "anything", "conversation_id": conversation_id})
+    assert response.status_code == status and response.is_json
+
+
+def test_the_chat_page_is_served_with_a_content_security_policy(client):
+    page = client.get("/")
+    assert page.status_code == 200 and b'<script src="/static/app.js"' in page.data
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/static/app.js").mimetype == "text/javascript"
+    assert client.get("/static/__init__.py").status_code == 404
