@@ -88,6 +88,19 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
     return report
 
 
+def add_documents(index: Index, documents: list[Document]) -> IngestReport:
+    """Store documents that were read elsewhere (an upload), replacing any with the same source,
+    and save the FAISS file. Returns the report; `report.passages` counts what was embedded."""
+    report = IngestReport()
+    started = time.perf_counter()
+    existing = index.store.document_hashes()
+    with tqdm(total=len(documents), disable=True) as bar:
+        _store_batch(index, documents, existing, report, bar)
+    index.save_vectors()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
 def _store_batch(index: Index, documents: list[Document], existing: dict[str, str], report: IngestReport, bar: tqdm) -> None:
     """Chunk and embed several documents together (bigger batches run faster), then store each.
 
