@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from qa import settings
+from qa import logs, settings
 from qa.api import bp as api_blueprint
 from qa.api import register_error_handlers
 from qa.pages import bp as pages_blueprint
@@ -25,6 +25,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_blueprint)
     app.register_blueprint(pages_blueprint)
     register_error_handlers(app)
+    logs.init_app(app)
     app.after_request(security_headers)
     return app
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 class QAError(Exception):
     status_code = 500
     code = "internal_error"
+    headers: dict[str, str] = {}  # extra response headers, e.g. WWW-Authenticate on a 401
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -57,3 +58,24 @@ class IndexCorrupt(QAError):
 
 class UnsupportedFile(BadRequest):
     code = "unsupported_file"
+
+
+class UnsupportedMediaType(QAError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class Unauthorized(QAError):
+    status_code = 401
+    code = "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="qa"'}
+
+
+class WritesDisabled(QAError):
+    status_code = 403
+    code = "writes_disabled"
+
+
+class UploadTooLarge(QAError):
+    status_code = 413
+    code = "request_entity_too_large"  # the same code as the framework's own 413

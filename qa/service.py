@@ -7,8 +7,10 @@ import uuid
 from dataclasses import asdict
 
 from qa.conversation import Topic
+from qa.documents import Document
 from qa.errors import BadRequest, ConversationNotFound, DocumentNotFound
 from qa.index import Index
+from qa.ingest import add_documents
 from qa.search import Answer, Searcher, clean_question
 
 CONVERSATION_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -19,6 +21,9 @@ class Service:
         self.config = config
         self._index: Index | None = None
         self._lock = threading.Lock()
+        # One writer at a time: two uploads embedding at once would only slow each other, and
+        # SQLite and FAISS must be changed in the same order. Readers never wait for it.
+        self._writing = threading.Lock()
 
     @property
     def index(self) -> Index:
@@ -79,6 +84,30 @@ class Service:
             raise DocumentNotFound(f"No document has the id {document_id!r}.")
         return found
 
+    def add_document(self, document: Document) -> dict:
+        """Store a document read from an upload (replacing one with the same source); the next
+        question sees it. Returns its summary (no text)."""
+        with self._writing:
+            add_documents(self.index, [document])
+            stored = self.document(document.id)
+        return {key: value for key, value in stored.items() if key != "text"}
+
+    def remove_document(self, document_id: str) -> None:
+        with self._writing:
+            self.document(document_id)  # 404 for an unknown id
+            index = self.index
+            index.apply(index.store.remove_document(document_id))
+            index.save_vectors()
+
     def health(self) -> dict:
-        documents, passages = self.index.store.counts()
-        return {"ok": True, "documents": documents, "passages": passages, "model": self.index.model}
+        """Counts, and whether FAISS holds a vector for every passage in SQLite. Cheap: two COUNTs
+        and the in-memory index; read again if a write landed in between."""
+        index = self.index
+        for _ in range(5):
+            generation = index.store.generation
+            documents, passages = index.store.counts()
+            vectors = len(index.vectors)
+            if index.store.generation == generation:
+                break
+        return {"ok": True, "documents": documents, "passages": passages, "vectors": vectors,
+                "consistent": passages == vectors, "model": index.model}

@@ -13,6 +13,10 @@ DEFAULTS: dict[str, object] = {
     "HOST": "127.0.0.1",
     "PORT": 8000,
     "THREADS": 8,  # WSGI worker threads in `qa serve`
+    "UPLOAD_MAX_BYTES": 10 * 1024 * 1024,  # a document sent to POST /api/documents
+    "API_TOKEN": None,  # bearer token for adding/removing documents; unset = writes disabled
+    "READ_TOKEN": None,  # bearer token for questions and listings; unset = reads open
+    "LOG_LEVEL": "INFO",  # INFO logs one line per request
 }
 
 

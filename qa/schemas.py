@@ -1,0 +1,132 @@
+"""The API's bodies as pydantic models: requests are validated with them, responses are checked
+against them in the tests, and the OpenAPI document is generated from them (qa/openapi.py).
+
+Response models forbid extra fields, so a field added to a response without its model fails the
+tests instead of going undocumented."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from flask import current_app
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from qa.errors import BadRequest, EmptyQuestion
+
+# -- requests ---------------------------------------------------------------------------------------
+
+
+class AskRequest(BaseModel):
+    """A question, optionally continuing a conversation."""
+    model_config = ConfigDict(extra="ignore")
+
+    question: StrictStr
+    top_k: Annotated[StrictInt, Field(ge=1, le=50)] = 5
+    conversation_id: StrictStr | None = None
+
+    @field_validator("question")
+    @classmethod
+    def question_has_words(cls, question: str) -> str:
+        limit = current_app.config["MAX_QUESTION_CHARS"]
+        if not question.strip():
+            raise EmptyQuestion("The question is empty.")
+        if len(question) > limit:
+            raise BadRequest(f"The question is {len(question)} characters long; the limit is {limit}.")
+        return question.strip()
+
+
+class AddDocumentRequest(BaseModel):
+    """A document sent as JSON. `source` names it in citations (a label, never a file path);
+    a document with the same source is replaced. The title defaults to the text's first line."""
+    model_config = ConfigDict(extra="ignore")
+
+    text: Annotated[StrictStr, Field(min_length=1)]
+    source: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+    title: Annotated[StrictStr, Field(max_length=500)] | None = None
+
+
+# A file upload: multipart/form-data with the document in the field "file".
+UPLOAD_FORM_SCHEMA = {
+    "type": "object",
+    "properties": {"file": {"type": "string", "format": "binary",
+                            "description": "A .txt, .md or .html file; its name becomes the source."}},
+    "required": ["file"],
+}
+
+# -- responses --------------------------------------------------------------------------------------
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Span(Response):
+    start: int
+    end: int
+
+
+class Citation(Response):
+    document_id: str
+    title: str
+    source: str
+    passage: int = Field(description="The passage's position in its document.")
+    start: int = Field(description="Character offset of the passage in the document's text.")
+    end: int
+
+
+class Passage(Response):
+    rank: int
+    score: float
+    text: str
+    citation: Citation
+    highlight: Span = Field(description="Document offsets of the sentence that best answers the question.")
+
+
+class AskResponse(Response):
+    question: str
+    conversation_id: str = Field(description="32 hexadecimal digits; send it back to ask a follow-up.")
+    confident: bool = Field(description="False when the passages probably do not answer the question.")
+    passages: list[Passage]
+    took_ms: float
+
+
+class Turn(AskResponse):
+    asked_at: float = Field(description="Unix time.")
+
+
+class Conversation(Response):
+    id: str
+    turns: list[Turn]
+
+
+class DocumentSummary(Response):
+    id: str
+    title: str
+    source: str
+    passages: int
+    hash: str = Field(description="SHA-256 of the document's cleaned text.")
+
+
+class DocumentDetail(DocumentSummary):
+    text: str = Field(description="The cleaned text that citation offsets index into.")
+
+
+class DocumentList(Response):
+    documents: list[DocumentSummary]
+
+
+class Health(Response):
+    ok: bool
+    documents: int
+    passages: int = Field(description="Passages in SQLite, the source of truth.")
+    vectors: int = Field(description="Vectors in the FAISS index in memory.")
+    consistent: bool = Field(description="True when every passage has its vector (passages == vectors).")
+    model: str
+
+
+class ErrorBody(Response):
+    code: str = Field(description="Stable, machine-readable, e.g. document_not_found.")
+    message: str = Field(description="For people: what went wrong and how to fix it.")
+
+
+class ErrorResponse(Response):
+    error: ErrorBody
