@@ -47,3 +47,22 @@ def client(app):
 @pytest.fixture
 def empty_client(tmp_path):
     return create_app({"INDEX": str(tmp_path / "nothing-here"), "TESTING": True}).test_client()
+
+
+API_TOKEN = "test-api-token"
+
+
+@pytest.fixture
+def write_app(index_dir):
+    """An app over a private copy of the index that accepts writes with API_TOKEN."""
+    return create_app({"INDEX": str(index_dir), "API_TOKEN": API_TOKEN, "TESTING": True})
+
+
+@pytest.fixture
+def write_client(write_app):
+    return write_app.test_client()
+
+
+@pytest.fixture
+def authorized():
+    return {"Authorization": f"Bearer {API_TOKEN}"}
