@@ -1,7 +1,20 @@
-"""The sentence-transformers model: encode_query / encode_documents, loaded once per process."""
+"""The sentence-transformers model: encode_query / encode_documents, loaded once per process.
+
+Backends (setting BACKEND / QA_BACKEND):
+  openvino  the model exported to ONNX, run by OpenVINO in bf16 where the CPU has bf16 units
+            (AVX512-BF16 / AMX), else f32. ~3-4x faster than torch fp32 here, cosine 0.99999.
+  onnx      the same file run by onnxruntime in fp32: exact.
+  onnx-int8 onnxruntime with int8 weights (VNNI): faster than fp32, cosine ~0.998.
+  torch     sentence-transformers in fp32, the reference path; models that cannot be exported
+            (pooling other than mean) always use it.
+  auto      openvino if installed and the CPU has bf16, else onnx, else torch.
+The accelerated backends import neither torch nor sentence-transformers, so a server starts fast.
+"""
 from __future__ import annotations
 
 import functools
+import importlib.util
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -17,7 +30,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+BACKENDS = ("auto", "openvino", "onnx", "onnx-int8", "torch")
 QUERY_CACHE_SIZE = 4096  # questions repeat (retries, the eval, a popular question): encode once
+BATCH_SIZE = 64
 
 
 def bundled_model_path() -> str:
@@ -35,36 +50,110 @@ def model_name(model_path: str | None) -> str:
     return Path(model_path).resolve().name
 
 
-class Embedder:
-    """A sentence-transformers model on the CPU that returns L2-normalised float32 vectors."""
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
-    def __init__(self, model_path: str | None = None):
+
+def cpu_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def choose_backend(requested: str, model_dir: str) -> str:
+    from qa.export import exportable
+
+    if requested not in BACKENDS:
+        raise QAError(f"Unknown backend {requested!r}; choose one of {', '.join(BACKENDS)}.")
+    if requested == "torch" or not exportable(model_dir):
+        return "torch"
+    if requested != "auto":
+        return requested
+    if cpu_flags() & {"avx512_bf16", "amx_bf16"} and importlib.util.find_spec("openvino"):
+        return "openvino"
+    return "onnx" if importlib.util.find_spec("onnxruntime") else "torch"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("QA_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa")
+
+
+class Embedder:
+    """Turns texts into L2-normalised float32 vectors with one of the backends above."""
+
+    def __init__(self, model_path: str | None = None, backend: str = "auto", cache_dir: Path | None = None):
         path = model_path or bundled_model_path()
         if not (Path(path) / "modules.json").is_file() and not (Path(path) / "config.json").is_file():
             raise QAError(f"{path} is not a sentence-transformers model folder (no modules.json or config.json)")
+        self.path = path
+        self.name = model_name(model_path)
+        self.backend = choose_backend(backend, path)
+        self.max_tokens = max_sequence_length(path)
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
+        if self.backend == "torch":
+            self._load_torch()
+        else:
+            self._load_exported(cache_dir or default_cache_dir())
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def _load_torch(self) -> None:
+        import torch
         from sentence_transformers import SentenceTransformer  # slow import, so only when needed
         from transformers.utils import logging as transformers_logging
 
+        torch.set_num_threads(cpu_threads())
         transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
-        self.model = SentenceTransformer(path, device="cpu")
-        self.name = model_name(model_path)
-        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        model = SentenceTransformer(self.path, device="cpu")
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
-        self.max_tokens = int(self.model.max_seq_length)
-        self.tokenizer = self.model.tokenizer
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._queries_lock = threading.Lock()
+        self.max_tokens = int(model.max_seq_length)
+        self._counter = model.tokenizer
+        self._run_batch = None
+        self._model = model
+
+    def _load_exported(self, cache_dir: Path) -> None:
+        from tokenizers import Tokenizer
+
+        from qa.export import onnx_file
+
+        onnx_path = str(onnx_file(self.path, cache_dir, int8=self.backend == "onnx-int8"))
+        tokenizer = Tokenizer.from_file(str(Path(self.path) / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=self.max_tokens)  # tokenizer.json says 128; the model reads 256
+        self._tokenizer = tokenizer
+        counter = Tokenizer.from_file(str(Path(self.path) / "tokenizer.json"))
+        counter.no_padding()
+        counter.no_truncation()
+        self._counter = counter
+        self._run_batch, inputs, self.dimension = (load_openvino if self.backend == "openvino" else load_onnxruntime)(onnx_path)
+        self._inputs = inputs
+
+    # -- tokens -----------------------------------------------------------------------------------
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        """Word pieces per text, without special tokens."""
+        """Word pieces per text, without special tokens and without truncation."""
         if not texts:
             return []
-        encoded = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        if self.backend == "torch":
+            encoded = self._counter(texts, add_special_tokens=False, truncation=False, verbose=False)
+            return [len(ids) for ids in encoded["input_ids"]]
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
 
     @property
     def special_tokens(self) -> int:
-        return self.tokenizer.num_special_tokens_to_add(pair=False)
+        return 2  # [CLS] and [SEP] for BERT-style models
+
+    # -- encoding ---------------------------------------------------------------------------------
 
     def encode_query(self, text: str) -> np.ndarray:
         with self._queries_lock:
@@ -85,16 +174,71 @@ class Embedder:
                 self._queries.popitem(last=False)
         return vectors
 
-    def encode_documents(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def encode_documents(self, texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        if self.backend == "torch":
+            vectors = self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=False)
+            return np.ascontiguousarray(vectors, dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        order = np.argsort(-lengths, kind="stable")  # batches of similar length: little padding
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for first in range(0, len(texts), batch_size):
+            rows = order[first : first + batch_size]
+            ids = np.zeros((len(rows), int(lengths[rows[0]])), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for r, i in enumerate(rows):
+                ids[r, : lengths[i]] = encodings[i].ids
+                mask[r, : lengths[i]] = 1
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            out[rows] = self._run_batch({name: feed[name] for name in self._inputs})
+        return out
+
+
+def max_sequence_length(model_dir: str) -> int:
+    try:
+        return int(json.loads((Path(model_dir) / "sentence_bert_config.json").read_text())["max_seq_length"])
+    except (OSError, ValueError, KeyError):
+        return 256
+
+
+def load_openvino(onnx_path: str):
+    import openvino
+
+    bf16 = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    compiled = openvino.Core().compile_model(onnx_path, "CPU", {
+        "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
+        "INFERENCE_NUM_THREADS": cpu_threads(),
+        "PERFORMANCE_HINT": "LATENCY",
+    })
+    request = compiled.create_infer_request()
+    lock = threading.Lock()  # one infer request serves one thread at a time
+
+    def run(feed: dict) -> np.ndarray:
+        with lock:
+            return request.infer(feed)[0].copy()
+
+    dimension = int(compiled.outputs[0].get_partial_shape()[1].get_length())
+    return run, [port.get_any_name() for port in compiled.inputs], dimension
+
+
+def load_onnxruntime(onnx_path: str):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = cpu_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads must not spin: they would steal the CPU from FAISS and the web server.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(onnx_path, sess_options=options, providers=["CPUExecutionProvider"])
+    dimension = int(session.get_outputs()[0].shape[-1] or 384)
+    return (lambda feed: session.run(None, feed)[0]), [i.name for i in session.get_inputs()], dimension
 
 
 @functools.lru_cache(maxsize=4)
-def load_embedder(model_path: str | None = None) -> Embedder:
-    """One model per process and path: loading takes seconds, encoding milliseconds."""
-    return Embedder(model_path)
+def load_embedder(model_path: str | None = None, backend: str = "auto") -> Embedder:
+    """One model per process, path and backend: loading takes a while, encoding milliseconds."""
+    return Embedder(model_path, backend)

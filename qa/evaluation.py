@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from qa.embedding import model_name
+from qa.embedding import default_cache_dir, model_name
 from qa.index import Index
 from qa.ingest import ingest
 from qa.search import Answer, Searcher
@@ -65,16 +65,17 @@ def answer_rank(answer: Answer, question: Question) -> int | None:
     return None
 
 
-def cached_index_dir(corpus: Path, model_path: str | None) -> Path:
-    """One reusable index per corpus folder and model; ingest keeps it in step with the files."""
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa" / "eval"
-    key = hashlib.sha256(f"{corpus.resolve()}|{model_name(model_path)}".encode()).hexdigest()[:16]
-    return base / f"{corpus.parent.name}-{key}"
+def cached_index_dir(corpus: Path, model_path: str | None, backend: str) -> Path:
+    """One reusable index per corpus folder, model and backend; ingest keeps it in step with the files."""
+    key = hashlib.sha256(f"{corpus.resolve()}|{model_name(model_path)}|{backend}".encode()).hexdigest()[:16]
+    return default_cache_dir() / "eval" / f"{corpus.parent.name}-{backend}-{key}"
 
 
-def build_eval_index(set_dir: Path, model_path: str | None = None, progress: bool = True) -> Index:
+def build_eval_index(set_dir: Path, model_path: str | None = None, progress: bool = True,
+                     backend: str | None = None) -> Index:
     corpus = Path(set_dir) / "corpus"
-    index = Index(cached_index_dir(corpus, model_path), model_path, create=True)
+    backend = backend or os.environ.get("QA_BACKEND") or "auto"
+    index = Index(cached_index_dir(corpus, model_path, backend), model_path, create=True, backend=backend)
     ingest(index, [corpus], prune=True, progress=progress)
     return index
 

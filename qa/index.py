@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 
 
 class Index:
-    def __init__(self, folder: str | Path, model_path: str | None = None, create: bool = False):
+    def __init__(self, folder: str | Path, model_path: str | None = None, create: bool = False,
+                 backend: str | None = None):
         self.folder = Path(folder)
+        self.backend = backend or os.environ.get("QA_BACKEND") or "auto"
         if not create and not (self.folder / DATABASE).is_file():
             raise IndexNotBuilt(str(folder))
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +60,7 @@ class Index:
 
     @property
     def embedder(self) -> Embedder:
-        embedder = load_embedder(self.model_path)
+        embedder = load_embedder(self.model_path, self.backend)
         if self.store.get_meta("model") is None:
             self.store.set_meta({"model": self.model, "dimension": str(embedder.dimension)})
             self._write_meta_file()
