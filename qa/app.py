@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from qa import logs, settings
 from qa.api import bp as api_blueprint
@@ -17,10 +18,20 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+class HTMLSafeJSON(DefaultJSONProvider):
+    """JSON with < > & written as \\u003c \\u003e \\u0026: documents may hold markup, and this way no
+    response body contains a tag even if a browser were to sniff it as HTML. Outside strings JSON
+    never uses these characters, so the escaping cannot change the value."""
+    sort_keys = False  # keep fields in the documented order
+
+    def dumps(self, obj, **kwargs) -> str:
+        return super().dumps(obj, **kwargs).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
+    app.json = HTMLSafeJSON(app)
     app.config.update(settings.resolve(config))
-    app.json.sort_keys = False  # keep fields in the documented order
     app.extensions["qa"] = Service(app.config)
     app.register_blueprint(api_blueprint)
     app.register_blueprint(pages_blueprint)
