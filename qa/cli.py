@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import textwrap
 from dataclasses import asdict
@@ -21,6 +22,21 @@ index_option = click.option(
 model_option = click.option(
     "--model", envvar="QA_MODEL", default=None,
     help="A local sentence-transformers model folder (env QA_MODEL); default: the bundled all-MiniLM-L6-v2.",
+)
+
+
+
+def remember_backend(context, parameter, value):
+    """The backend travels in QA_BACKEND, so every Index this process opens uses it."""
+    if value:
+        os.environ["QA_BACKEND"] = value
+    return value
+
+
+backend_option = click.option(
+    "--backend", envvar="QA_BACKEND", default=None, callback=remember_backend, expose_value=False,
+    type=click.Choice(["auto", "openvino", "onnx", "onnx-int8", "torch"]),
+    help="Embedding backend (env QA_BACKEND); auto = OpenVINO bf16 where the CPU has it, else onnxruntime.",
 )
 
 
@@ -50,6 +66,7 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @index_option
 @model_option
+@backend_option
 @friendly_errors
 def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, index_dir: str, model: str | None) -> None:
     """Read .txt, .md and .html files (folders recursively) into the index."""
@@ -75,6 +92,7 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, index_dir: str, mo
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @index_option
 @model_option
+@backend_option
 @friendly_errors
 def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | None) -> None:
     """Ask one question; print the passages that answer it, with citations."""
@@ -103,6 +121,7 @@ def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | N
 @click.option("--threads", envvar="QA_THREADS", default=settings.DEFAULTS["THREADS"], show_default=True, type=int)
 @index_option
 @model_option
+@backend_option
 @friendly_errors
 def serve(host: str, port: int, threads: int, index_dir: str, model: str | None) -> None:
     """Serve the JSON API and the chat page (waitress, a production WSGI server)."""
@@ -128,6 +147,7 @@ def serve(host: str, port: int, threads: int, index_dir: str, model: str | None)
 @click.option("--misses", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the questions not answered at rank 1 (default: EVALSET_DIR name + .misses.jsonl in the cwd).")
 @model_option
+@backend_option
 @friendly_errors
 def evaluate(set_dir: Path, top_k: int, retriever: str, as_json: bool, misses: Path | None, model: str | None) -> None:
     """Measure retrieval on an eval set (corpus/ + questions.jsonl): hit@1, hit@5, MRR@10."""
@@ -150,6 +170,7 @@ def evaluate(set_dir: Path, top_k: int, retriever: str, as_json: bool, misses: P
 @click.option("--remove", "remove_id", metavar="ID", help="Remove the document with this id.")
 @index_option
 @model_option
+@backend_option
 @friendly_errors
 def documents(remove_id: str | None, index_dir: str, model: str | None) -> None:
     """List the documents in the index, or remove one."""

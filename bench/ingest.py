@@ -1,0 +1,77 @@
+"""Ingest throughput: `qa ingest` end to end against plain sentence-transformers fp32 encode.
+
+    .venv/bin/python bench/ingest.py [--json] [--corpus DIR ...]
+
+For each corpus: ingest into a fresh index with the default settings (passages/s end to end, and
+the share of time spent outside the model: reading, cleaning, chunking, storing, indexing), then
+the baseline measured in the same run: the same passage texts through
+SentenceTransformer.encode(batch_size=64) in fp32. qa also embeds every sentence of each passage
+(the retrieval recipe needs them), so its model work is larger than the baseline's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qa.documents import read_paths  # noqa: E402
+from qa.embedding import bundled_model_path  # noqa: E402
+from qa.index import Index  # noqa: E402
+from qa.ingest import ingest  # noqa: E402
+
+CORPORA = [ROOT / "tests" / "data" / "eval" / "cmu-s08" / "corpus", ROOT / "seeds"]
+
+
+def measure(corpus: Path, baseline_model) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        index = Index(folder, create=True)
+        index.embedder.encode_documents(["warm up"])  # model load is not ingest work
+        report = ingest(index, [corpus], progress=False)
+        texts = [index.embedding_text(document, passage.text)
+                 for document in read_paths([corpus]) for passage in index.chunk(document)]
+        sentences = sum(len(p.sentences) for d in read_paths([corpus]) for p in index.chunk(d))
+        backend = index.embedder.backend
+    started = time.perf_counter()
+    baseline_model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    baseline = time.perf_counter() - started
+    return {
+        "corpus": str(corpus.relative_to(ROOT)), "backend": backend, "passages": report.passages,
+        "sentences_embedded_too": sentences,
+        "ingest_seconds": round(report.seconds, 2), "ingest_passages_per_s": round(report.passages / report.seconds, 1),
+        "model_seconds": round(report.embed_seconds, 2),
+        "outside_model_share": round(1 - report.embed_seconds / report.seconds, 3),
+        "baseline_fp32_seconds": round(baseline, 2), "baseline_passages_per_s": round(len(texts) / baseline, 1),
+        "speedup_vs_baseline": round(baseline / report.seconds, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--corpus", type=Path, action="append")
+    args = parser.parse_args()
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(2)
+    baseline_model = SentenceTransformer(bundled_model_path(), device="cpu")
+    rows = [measure(corpus, baseline_model) for corpus in (args.corpus or CORPORA)]
+    if args.json:
+        print(json.dumps(rows))
+        return
+    columns = ["corpus", "backend", "passages", "sentences_embedded_too", "ingest_seconds", "ingest_passages_per_s",
+               "outside_model_share", "baseline_passages_per_s", "speedup_vs_baseline"]
+    print(" | ".join(columns))
+    for row in rows:
+        print(" | ".join(str(row[c]) for c in columns))
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
