@@ -125,9 +125,14 @@ def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | N
 @friendly_errors
 def serve(host: str, port: int, threads: int, index_dir: str, model: str | None) -> None:
     """Serve the JSON API and the chat page (waitress, a production WSGI server)."""
+    import faiss
     import waitress
 
     from qa.app import create_app
+
+    # Serving runs one search per request on each of several threads: FAISS's own OpenMP threads
+    # would only oversubscribe the cores (the model backends size their pools to the cores).
+    faiss.omp_set_num_threads(1)
     from qa.errors import IndexNotBuilt
 
     app = create_app({"INDEX": index_dir, "MODEL": model})
