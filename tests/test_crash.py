@@ -1,0 +1,121 @@
+"""Crashes: `qa serve` is SIGKILLed at a random moment while three clients upload documents, 20
+times over the same index folder. After each kill the index must open and be consistent, and every
+upload that had been answered 201 must be there with its content.
+
+Consistent means: every passage belongs to a document and has its FTS row; the FAISS file is either
+in step with SQLite (same generation in meta.json and as many vectors as passages) or marked stale,
+and the loaded index holds one vector per passage. About a minute: each trial restarts the server.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import faiss
+import pytest
+
+from qa.index import DATABASE, VECTORS, Index
+from tests.conftest import API_TOKEN
+from tests.test_load import free_port, start_server
+
+TRIALS = 20
+WRITERS = 3
+WORDS = "owl hawk falcon kestrel eagle osprey buzzard kite harrier vulture condor".split()
+
+
+def upload_until_killed(port: int, number: int, trial: int, confirmed: dict[str, str], lock: threading.Lock) -> None:
+    rng = random.Random(trial * 100 + number)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for i in range(10_000):
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 600))) + f". Trial {trial}, {number}, {i}."
+        body = json.dumps({"text": text, "source": f"crash/{trial}/{number}/{i}.txt"})
+        try:
+            connection.request("POST", "/api/documents", body=body, headers={
+                "Content-Type": "application/json", "Authorization": f"Bearer {API_TOKEN}"})
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+        except (OSError, http.client.HTTPException, ValueError):
+            return  # the server is gone: this write was never confirmed
+        if response.status == 201:
+            with lock:
+                confirmed[answer["id"]] = answer["hash"]
+        else:
+            raise AssertionError(f"upload answered {response.status}: {answer}")
+
+
+def check_consistent(folder: Path, confirmed: dict[str, str]) -> int:
+    with sqlite3.connect(folder / DATABASE) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        orphans = db.execute("SELECT COUNT(*) FROM passages WHERE document_id NOT IN (SELECT id FROM documents)")
+        assert orphans.fetchone()[0] == 0
+        passages = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        assert db.execute("SELECT COUNT(*) FROM passages_fts").fetchone()[0] == passages
+        generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        stored = dict(db.execute("SELECT id, hash FROM documents"))
+    for document_id, digest in confirmed.items():
+        assert stored.get(document_id) == digest, f"confirmed upload {document_id} lost"
+    meta = json.loads((folder / "meta.json").read_text())
+    if meta.get("generation") == generation:  # the file claims to be current: it must be
+        assert faiss.read_index(str(folder / VECTORS)).ntotal == passages
+    index = Index(folder)
+    try:
+        assert len(index.vectors) == passages  # loaded, or rebuilt from SQLite
+    finally:
+        index.close()
+    return len(stored)
+
+
+@pytest.mark.model
+def test_killed_server_keeps_every_confirmed_upload(seeds_index_dir, tmp_path):
+    folder = tmp_path / "index"
+    shutil.copytree(seeds_index_dir, folder)
+    rng = random.Random(6)
+    confirmed: dict[str, str] = {}
+    lock = threading.Lock()
+    survived = 0
+    for trial in range(TRIALS):
+        port = free_port()
+        with open(tmp_path / f"server-{trial}.log", "wb") as log:
+            server = start_server(folder, port, log)
+        writers = [threading.Thread(target=upload_until_killed, args=(port, n, trial, confirmed, lock))
+                   for n in range(WRITERS)]
+        for writer in writers:
+            writer.start()
+        time.sleep(rng.uniform(0.05, 1.5))
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        for writer in writers:
+            writer.join()
+        documents = check_consistent(folder, confirmed)
+        survived += 1
+    print(f"\ncrash: {TRIALS} kills, {survived} consistent afterwards, {len(confirmed)} confirmed uploads "
+          f"all present, {documents} documents")
+    assert survived == TRIALS and len(confirmed) > TRIALS
+
+
+@pytest.mark.model
+def test_a_truncated_faiss_file_is_rebuilt_when_the_server_starts(index_dir, tmp_path):
+    vectors = index_dir / VECTORS
+    vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 3])
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        server = start_server(index_dir, port, log)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/api/health")
+        health = json.loads(connection.getresponse().read())
+        assert health["consistent"] and health["vectors"] == health["passages"] > 0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    log_text = log_path.read_text()
+    assert "WARNING" in log_text and "rebuilding" in log_text and VECTORS in log_text
