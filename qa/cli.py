@@ -185,8 +185,7 @@ def documents(remove_id: str | None, index_dir: str, model: str | None) -> None:
     if remove_id:
         if index.store.document(remove_id) is None:
             raise click.ClickException(f"No document has the id {remove_id!r}.")
-        change = index.store.remove_document(remove_id)
-        index.apply(change)
+        change = index.remove_document(remove_id)
         index.save_vectors()
         click.echo(f"removed {remove_id} ({len(change.removed)} passages)")
         return

@@ -14,12 +14,14 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from qa.chunking import Passage, split_passages
 from qa.documents import Document
 from qa.embedding import Embedder, load_embedder, model_name
 from qa.errors import IndexNotBuilt, ModelMismatch
 from qa.store import Change, Store
-from qa.vectors import VectorIndex
+from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
 
 FORMAT_VERSION = 1
 DATABASE = "qa.sqlite3"
@@ -109,6 +111,25 @@ class Index:
                 self._vectors, self._vectors_generation = self._load_or_rebuild()
             return self._vectors
 
+    def replace_document(self, document: Document, passages: list[Passage], vectors, sentence_vectors) -> Change:
+        """Write a document and bring FAISS in step, with no search in between: a question never
+        sees SQLite ahead of FAISS (which would make it rebuild FAISS) nor a half-updated FAISS."""
+        with self._lock:
+            change = self.store.replace_document(document, passages, vectors, sentence_vectors)
+            self.apply(change)
+            return change
+
+    def remove_document(self, document_id: str) -> Change:
+        with self._lock:
+            change = self.store.remove_document(document_id)
+            self.apply(change)
+            return change
+
+    def search(self, query, k: int) -> list[tuple[int, float]]:
+        """Nearest passages; searches wait for a write in progress (FAISS is not safe for both at once)."""
+        with self._lock:
+            return self.vectors.search(query, k)
+
     def apply(self, change: Change) -> None:
         """Follow a write in memory, or drop the in-memory index if another writer got in between."""
         with self._lock:
@@ -133,20 +154,37 @@ class Index:
         if path.is_file() and meta.get("generation") == generation:
             try:
                 vectors = VectorIndex.load(path, self.dimension)
-                if len(vectors) == passages:
-                    return vectors, generation
-                log.warning("%s holds %d vectors, the database %d passages: rebuilding it", path, len(vectors), passages)
             except Exception as error:  # a truncated or corrupt file is rebuilt, never fatal
                 log.warning("%s is unreadable (%s): rebuilding it from %s", path, error, DATABASE)
+            else:
+                wanted = choose_type(self.index_type, passages, vectors.kind)
+                if len(vectors) != passages:
+                    log.warning("%s holds %d vectors, the database %d passages: rebuilding it", path, len(vectors), passages)
+                elif vectors.kind != wanted:
+                    log.info("%s is a %s index, %s is wanted for %d passages: rebuilding it", path, vectors.kind, wanted, passages)
+                elif wanted == "ivf" and not 0.5 <= ivf_lists(passages) / vectors.index.nlist <= 2:
+                    log.info("%s was trained for a collection a quarter or 4 times this size: retraining it", path)
+                else:
+                    return vectors, generation
         elif path.is_file():
             log.info("%s is out of step with %s: rebuilding it from the stored vectors", path, DATABASE)
         return self._rebuild()
 
+    @property
+    def index_type(self) -> str:
+        """QA_INDEX_TYPE: auto (flat below FLAT_LIMIT passages, ivf above), flat or ivf."""
+        return os.environ.get("QA_INDEX_TYPE") or "auto"
+
     def _rebuild(self) -> tuple[VectorIndex, int]:
-        vectors = VectorIndex(self.dimension)
+        dimension = self.dimension
         with self.store.snapshot():
             generation = self.store.generation
-            for ids, batch in self.store.all_vectors(vectors.dimension):
+            _, passages = self.store.counts()
+            kind = choose_type(self.index_type, passages)
+            sample = self._training_sample(dimension, passages) if kind == "ivf" else None
+            vectors = VectorIndex.create(dimension, kind, passages, sample)
+            del sample
+            for ids, batch in self.store.all_vectors(dimension):
                 vectors.add(ids, batch)
         try:
             vectors.save(self.folder / VECTORS)
@@ -154,6 +192,12 @@ class Index:
         except OSError as error:  # a read-only folder still answers, from memory
             log.warning("could not save %s: %s", self.folder / VECTORS, error)
         return vectors, generation
+
+    def _training_sample(self, dimension: int, passages: int) -> np.ndarray:
+        """About TRAINING_SAMPLE stored vectors picked at random, in one pass (same seed, same pick)."""
+        rate, rng = min(1.0, TRAINING_SAMPLE / max(1, passages)), np.random.default_rng(0)
+        parts = [batch[rng.random(len(batch)) < rate] for _, batch in self.store.all_vectors(dimension)]
+        return np.concatenate(parts) if parts else np.zeros((0, dimension), np.float32)
 
     def document_frequencies(self, stems: list[str]) -> dict[str, int]:
         """Passages containing each stemmed term, remembered until the index changes."""

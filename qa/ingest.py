@@ -78,7 +78,7 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
         present = {source for _, source in files}
         for document in index.store.documents():
             if document["source"] not in present:
-                index.apply(index.store.remove_document(document["id"]))
+                index.remove_document(document["id"])
                 report.removed += 1
     if report.added or report.updated or report.removed or not (index.folder / "vectors.faiss").exists():
         index.save_vectors()
@@ -126,8 +126,7 @@ def _store_batch(index: Index, documents: list[Document], existing: dict[str, st
     offset = 0
     for document, passages in zip(documents, chunks):
         sentence_vectors = [vectors[[sentence_rows[document.id, s, e] for s, e in p.sentences]] for p in passages]
-        change = index.store.replace_document(document, passages, vectors[offset : offset + len(passages)], sentence_vectors)
-        index.apply(change)
+        index.replace_document(document, passages, vectors[offset : offset + len(passages)], sentence_vectors)
         offset += len(passages)
         if document.source in existing:
             report.updated += 1

@@ -111,7 +111,7 @@ class Searcher:
     def rank(self, question: str, terms: list[str], boost_document: str | None = None) -> list[Candidate]:
         """Candidates from both retrievers, scored and sorted best first."""
         query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
-        dense_ids = [] if query is None else [pid for pid, _ in self.index.vectors.search(query, CANDIDATES)]
+        dense_ids = [] if query is None else [pid for pid, _ in self.index.search(query, CANDIDATES)]
         lexical = [] if self.retriever == "dense" else self.index.store.bm25(fts_query(terms), CANDIDATES)
         ids = list(dict.fromkeys(dense_ids + [pid for pid, _ in lexical]))
         candidates = [Candidate(row) for row in self.index.store.scoring_rows(ids, self.index.dimension)]

@@ -96,7 +96,7 @@ class Service:
         with self._writing:
             self.document(document_id)  # 404 for an unknown id
             index = self.index
-            index.apply(index.store.remove_document(document_id))
+            index.remove_document(document_id)
             index.save_vectors()
 
     def health(self) -> dict:
