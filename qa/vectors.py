@@ -29,7 +29,7 @@ import numpy as np
 from qa.errors import IndexCorrupt
 
 TYPES = ("flat", "ivf")
-FLAT_LIMIT = 100_000  # "auto": exact search below (~9 ms a query at 100k, bench/scale.py), ivf from here on
+FLAT_LIMIT = 100_000  # "auto": exact search below (5-9 ms a query at 100k, bench/scale.py), ivf from here on
 TRAINING_SAMPLE = 100_000  # vectors k-means sees; FAISS wants >= 39 per cluster
 MMAP = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
 
@@ -52,9 +52,10 @@ def choose_type(setting: str, count: int, current: str | None = None) -> str:
 def ivf_lists(count: int) -> int:
     """Clusters for `count` vectors: 2*sqrt(count) (1M -> 2000), at most one per 39 training vectors.
 
-    Lower than FAISS's 4..16*sqrt(N) rule of thumb: on 1M vectors, nlist 4096 at nprobe 16 and nlist
-    2048 at nprobe 32 scan as much and both gave recall@10 0.97, but 4096 took 2.8x as long to train
-    and 2x as long to add (k-means on 100k vectors); nlist 1024 was worse at the same scan cost.
+    Lower than FAISS's 4..16*sqrt(N) rule of thumb: on 1M vectors (a one-off run with bench/scale.py's
+    vectors and questions), nlist 4096 at nprobe 16 and nlist 2048 at nprobe 32 scan as much and both
+    gave recall@10 0.97, but 4096 took 2.8x as long to train and 2x as long to add (k-means on 100k
+    vectors); nlist 1024 at nprobe 16, the same scan again, gave 0.94.
     """
     return max(1, min(round(2 * math.sqrt(count)), min(count, TRAINING_SAMPLE) // 39))
 
@@ -64,7 +65,7 @@ def ivf_probes(nlist: int) -> int:
 
     Recall depends on the clusters scanned far more than on their number. Questions against 1M
     passages, nlist 2000 (bench/scale.py): nprobe 16 -> recall@10 0.944, 32 -> 0.965 (1.1 ms),
-    64 -> 0.986 (2.2 ms), 128 -> 0.994 (4.6 ms); 100k, nlist 632: 32 -> 0.964, 64 -> 0.981 (0.8 ms).
+    64 -> 0.986 (2.3-3.1 ms), 128 -> 0.994 (5-6 ms); 100k, nlist 632: 32 -> 0.964, 64 -> 0.981 (0.7 ms).
     64 leaves a margin over 0.95 for questions harder than the eval sets', at half the 5 ms budget.
     """
     return min(nlist, max(64, nlist // 32))
