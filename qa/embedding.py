@@ -33,6 +33,7 @@ BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
 BACKENDS = ("auto", "openvino", "onnx", "onnx-int8", "torch")
 QUERY_CACHE_SIZE = 4096  # questions repeat (retries, the eval, a popular question): encode once
 BATCH_SIZE = 64
+LENGTH_STEP = 16  # inputs are padded to a multiple of this many tokens (see shape_buckets)
 
 
 def bundled_model_path() -> str:
@@ -185,9 +186,9 @@ class Embedder:
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(-lengths, kind="stable")  # batches of similar length: little padding
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for first in range(0, len(texts), batch_size):
-            rows = order[first : first + batch_size]
-            ids = np.zeros((len(rows), int(lengths[rows[0]])), dtype=np.int64)
+        for rows in shape_buckets(order, batch_size):
+            width = -(-int(lengths[rows[0]]) // LENGTH_STEP) * LENGTH_STEP
+            ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros_like(ids)
             for r, i in enumerate(rows):
                 ids[r, : lengths[i]] = encodings[i].ids
@@ -195,6 +196,19 @@ class Embedder:
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             out[rows] = self._run_batch({name: feed[name] for name in self._inputs})
         return out
+
+
+def shape_buckets(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Batches whose sizes are powers of two (64 -> 64; 37 -> 32, 4, 1). With widths rounded up to
+    LENGTH_STEP, the runtimes see a few dozen input shapes instead of thousands: they keep memory
+    per shape, which otherwise grows with every new one."""
+    batches = []
+    first = 0
+    while first < len(order):
+        size = min(batch_size, 1 << ((len(order) - first).bit_length() - 1))
+        batches.append(order[first : first + size])
+        first += size
+    return batches
 
 
 def max_sequence_length(model_dir: str) -> int:
