@@ -30,6 +30,7 @@ TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's to
 # in the top passage reaches this (calibrated with questions asked of the wrong corpus).
 CONFIDENCE_THRESHOLD = 0.74
 COVERAGE_WEIGHT = 0.5
+COMMON_TERM_SHARE = 0.15  # BM25 skips terms found in more than this share of passages
 RETRIEVERS = ("hybrid", "dense", "bm25")
 
 
@@ -112,7 +113,7 @@ class Searcher:
         """Candidates from both retrievers, scored and sorted best first."""
         query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
         dense_ids = [] if query is None else [pid for pid, _ in self.index.search(query, CANDIDATES)]
-        lexical = [] if self.retriever == "dense" else self.index.store.bm25(fts_query(terms), CANDIDATES)
+        lexical = [] if self.retriever == "dense" else self.index.store.bm25(fts_query(self.selective(terms)), CANDIDATES)
         ids = list(dict.fromkeys(dense_ids + [pid for pid, _ in lexical]))
         candidates = [Candidate(row) for row in self.index.store.scoring_rows(ids, self.index.dimension)]
         wanted = {stem(term) for term in terms}
@@ -133,6 +134,15 @@ class Searcher:
             if boost_document and candidate.row.document_id == boost_document:
                 candidate.score += TOPIC_BOOST
         return sorted(candidates, key=lambda c: -c.score)
+
+    def selective(self, terms: list[str]) -> list[str]:
+        """The terms BM25 searches: those in at most COMMON_TERM_SHARE of the passages (a word in
+        most passages adds almost nothing to BM25 but makes FTS5 score every row holding it), or the
+        two rarest when all are common."""
+        frequencies = self.index.document_frequencies([stem(term) for term in terms])
+        limit = COMMON_TERM_SHARE * max(len(self.index.vectors), 1)
+        kept = [term for term in terms if frequencies[stem(term)] <= limit]
+        return kept or sorted(terms, key=lambda term: frequencies[stem(term)])[:2]
 
     def cite(self, ranked: list[Candidate], top_k: int) -> list[Hit]:
         """Turn ranked candidates into hits, skipping passages that repeat one already returned."""
