@@ -45,7 +45,7 @@ def measure(corpus: Path, baseline_model) -> dict:
     baseline_model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
     baseline = time.perf_counter() - started
     return {
-        "corpus": str(corpus.relative_to(ROOT)), "backend": backend, "passages": report.passages,
+        "corpus": str(corpus.resolve().relative_to(ROOT)), "backend": backend, "passages": report.passages,
         "sentences_embedded_too": sentences,
         "ingest_seconds": round(report.seconds, 2), "ingest_passages_per_s": round(report.passages / report.seconds, 1),
         "model_seconds": round(report.embed_seconds, 2),
