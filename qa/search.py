@@ -73,8 +73,11 @@ class Candidate:
     row: ScoringRow
     score: float = 0.0
     dense: float = 0.0
-    best_sentence: int = 0  # index into row.sentences
-    best_sentence_cosine: float = 0.0
+    sentence_cosines: np.ndarray | None = None  # one per sentence of row.sentences
+
+    @property
+    def best_sentence_cosine(self) -> float:
+        return float(self.sentence_cosines.max()) if self.sentence_cosines is not None else 0.0
 
 
 class Searcher:
@@ -104,7 +107,7 @@ class Searcher:
                 ranked, terms, certainty = in_context, searched_terms, in_context_certainty
         threshold = CONFIDENCE_THRESHOLD * (COVERAGE_WEIGHT if self.retriever == "bm25" else 1.0)
         confident = certainty >= threshold
-        hits = self.cite(ranked, top_k)
+        hits = self.cite(ranked, top_k, terms)
         top = hits[0].citation if hits else None
         next_ = next_topic(question, topic, top.title if top else "", top.document_id if top else None)
         return Answer(question, confident, hits, round((time.perf_counter() - started) * 1000, 2), next_)
@@ -116,9 +119,9 @@ class Searcher:
         lexical = [] if self.retriever == "dense" else self.index.store.bm25(fts_query(self.selective(terms)), CANDIDATES)
         ids = list(dict.fromkeys(dense_ids + [pid for pid, _ in lexical]))
         candidates = [Candidate(row) for row in self.index.store.scoring_rows(ids, self.index.dimension)]
-        wanted = {stem(term) for term in terms}
-        for candidate in candidates:
-            score_sentences(candidate, query, wanted)
+        if query is not None:
+            for candidate in candidates:
+                score_dense(candidate, query)
 
         dense = normalise({c.row.id: c.dense for c in candidates}) if query is not None else {}
         bm25 = normalise(dict(lexical), floor=0.0)
@@ -144,7 +147,7 @@ class Searcher:
         kept = [term for term in terms if frequencies[stem(term)] <= limit]
         return kept or sorted(terms, key=lambda term: frequencies[stem(term)])[:2]
 
-    def cite(self, ranked: list[Candidate], top_k: int) -> list[Hit]:
+    def cite(self, ranked: list[Candidate], top_k: int, terms: list[str]) -> list[Hit]:
         """Turn ranked candidates into hits, skipping passages that repeat one already returned."""
         passages = self.index.store.passages([c.row.id for c in ranked[: top_k * 4 + 10]])
         hits: list[Hit] = []
@@ -157,7 +160,7 @@ class Searcher:
             if any(is_near_duplicate(vocabulary, other) for other in seen):
                 continue
             seen.append(vocabulary)
-            start, end = (int(x) for x in candidate.row.sentences[candidate.best_sentence]) \
+            start, end = best_sentence(candidate, {stem(term) for term in terms}) \
                 if len(candidate.row.sentences) else (passage.start, passage.end)
             hits.append(Hit(
                 rank=len(hits) + 1,
@@ -190,19 +193,22 @@ class Searcher:
         return sum(idf[s] for s in stems if s in present) / (sum(idf.values()) or 1.0)
 
 
-def score_sentences(candidate: Candidate, query: np.ndarray | None, wanted: set[str]) -> None:
-    """Dense score of a passage and its best sentence: the sentence vectors' cosines, with a share of
-    each sentence's overlap with the question's terms to pick the highlight."""
+def score_dense(candidate: Candidate, query: np.ndarray) -> None:
+    """A passage's dense score blends its own cosine with its best sentence's."""
+    row = candidate.row
+    candidate.sentence_cosines = row.sentence_vectors @ query if len(row.sentence_vectors) else None
+    candidate.dense = (1 - SENTENCE_WEIGHT) * float(row.vector @ query) + SENTENCE_WEIGHT * candidate.best_sentence_cosine
+
+
+def best_sentence(candidate: Candidate, wanted: set[str]) -> tuple[int, int]:
+    """The highlight: the sentence whose cosine plus half its share of the question's (stemmed)
+    terms is highest. Only computed for the passages returned."""
     row = candidate.row
     lexical = np.array([len({stem(w) for w in words(row.text[s - row.start : e - row.start])} & wanted)
                         for s, e in row.sentences], dtype=np.float32) / max(len(wanted), 1)
-    if query is None or not len(row.sentence_vectors):
-        candidate.best_sentence = int(np.argmax(lexical)) if len(lexical) else 0
-        return
-    cosines = row.sentence_vectors @ query
-    candidate.best_sentence_cosine = float(cosines.max())
-    candidate.dense = (1 - SENTENCE_WEIGHT) * float(row.vector @ query) + SENTENCE_WEIGHT * candidate.best_sentence_cosine
-    candidate.best_sentence = int(np.argmax(cosines + 0.5 * lexical))
+    scores = lexical if candidate.sentence_cosines is None else candidate.sentence_cosines + 0.5 * lexical
+    start, end = row.sentences[int(np.argmax(scores))]
+    return int(start), int(end)
 
 
 def clean_question(question: str) -> str:
