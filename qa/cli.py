@@ -57,7 +57,7 @@ def friendly_errors(command):
 @click.version_option(package_name="qa")
 def main() -> None:
     """Ask questions of your articles; get back cited passages."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @main.command()
