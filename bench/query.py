@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from qa.chunking import sentence_spans, split_passages
 from qa.documents import iter_files, make_document, read_document
-from qa.embedding import load_embedder
 from qa.index import Index
 from tests.conftest import EVAL, SEEDS
 

@@ -3,7 +3,6 @@ at the file system, oversized, mistyped and malformed bodies get clear 4xx answe
 from __future__ import annotations
 
 import io
-import json
 
 import pytest
 
