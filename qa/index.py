@@ -53,6 +53,7 @@ class Index:
                 f"{self.model!r}. Use the same model (--model / QA_MODEL) or ingest into a new --index folder."
             )
         self._vectors: VectorIndex | None = None
+        self._model_recorded = False
         self._vectors_generation = -1
         self._lock = threading.RLock()
         self._frequencies: dict[str, int] = {}
@@ -63,9 +64,11 @@ class Index:
     @property
     def embedder(self) -> Embedder:
         embedder = load_embedder(self.model_path, self.backend)
-        if self.store.get_meta("model") is None:
-            self.store.set_meta({"model": self.model, "dimension": str(embedder.dimension)})
-            self._write_meta_file()
+        if not self._model_recorded:  # checked once, not on every question
+            if self.store.get_meta("model") is None:
+                self.store.set_meta({"model": self.model, "dimension": str(embedder.dimension)})
+                self._write_meta_file()
+            self._model_recorded = True
         return embedder
 
     @property
