@@ -94,6 +94,7 @@ def test_clicking_a_citation_opens_the_document_at_the_passage(page):
     view = page.locator("#document-view")
     view.wait_for(state="visible")
     cited = page.locator("#cited-passage")
+    cited.wait_for()
     assert " ".join(cited.inner_text().split()) == " ".join(passage_text.split())
     assert cited.evaluate("e => { const r = e.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; }")
     page.keyboard.press("Escape")
@@ -106,7 +107,7 @@ def test_a_document_with_script_is_shown_as_text_and_runs_nothing(page):
     assert "<script>window.__pwned = 'script'</script>" in text
     assert "<img src=x onerror=" in text
     answer.locator(".cite").first.click()
-    page.locator("#document-view").wait_for(state="visible")
+    page.locator("#cited-passage").wait_for()  # the document has loaded, not just the panel
     assert "<script>" in page.locator("#document-text").inner_text()
     assert page.evaluate("() => window.__pwned") is None
     assert page.locator("#messages img, #document-text img, #messages script").count() == 0
