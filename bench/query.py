@@ -53,11 +53,12 @@ def build_large(folder: Path, target: int) -> Path:
         db.execute("INSERT INTO passages (document_id, idx, start, end, text, vector, sentences, sentence_vectors) "
                    "SELECT document_id || ?1, idx, start, end, text, vector, sentences, sentence_vectors "
                    "FROM src.passages ORDER BY id", (str(copy),))
-    db.execute("INSERT INTO passages_fts (rowid, title, text) SELECT p.id, d.title, p.text FROM passages p "
-               "JOIN documents d ON d.id = p.document_id")
     db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
     db.commit()
     db.close()
+    index = Index(folder)
+    index.save_vectors()  # as an ingest leaves it: the FAISS and BM25 files written
+    index.close()
     return folder
 
 

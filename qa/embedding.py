@@ -32,7 +32,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
 BACKENDS = ("auto", "openvino", "onnx", "onnx-int8", "torch")
 QUERY_CACHE_SIZE = 4096  # questions repeat (retries, the eval, a popular question): encode once
-BATCH_SIZE = 64
+BATCH_SIZE = 16  # faster than 64 with OpenVINO bf16 here (bench/README.md)
 LENGTH_STEP = 16  # inputs are padded to a multiple of this many tokens (see shape_buckets)
 
 
@@ -176,16 +176,23 @@ class Embedder:
         return vectors
 
     def encode_documents(self, texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """One vector per text."""
+        return self.encode_passages(texts, None, batch_size)[0]
+
+    def encode_passages(self, texts: list[str], spans: list[list[tuple[int, int]]] | None,
+                        batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One vector per text and, given `spans`, one per (start, end) character span of each text
+        (its sentences), pooled from the same pass's token states: a sentence read in the context of
+        its passage, at no extra model cost (a second pass over ~6 sentences a passage doubled ingest)."""
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
+            return np.zeros((0, self.dimension), dtype=np.float32), []
         if self.backend == "torch":
-            vectors = self._model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                         convert_to_numpy=True, show_progress_bar=False)
-            return np.ascontiguousarray(vectors, dtype=np.float32)
+            return self._encode_torch(texts, spans, batch_size)
         encodings = self._tokenizer.encode_batch(list(texts))
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(-lengths, kind="stable")  # batches of similar length: little padding
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
         for rows in shape_buckets(order, batch_size):
             width = -(-int(lengths[rows[0]]) // LENGTH_STEP) * LENGTH_STEP
             ids = np.zeros((len(rows), width), dtype=np.int64)
@@ -194,8 +201,37 @@ class Embedder:
                 ids[r, : lengths[i]] = encodings[i].ids
                 mask[r, : lengths[i]] = 1
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            out[rows] = self._run_batch({name: feed[name] for name in self._inputs})
-        return out
+            out[rows], states = self._run_batch({name: feed[name] for name in self._inputs})
+            if spans is not None:
+                for r, i in enumerate(rows):
+                    pooled[i] = pool_spans(states[r, : lengths[i]], encodings[i].offsets,
+                                           encodings[i].special_tokens_mask, spans[i])
+        return out, pooled
+
+    def _encode_torch(self, texts: list[str], spans, batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        outputs = self._model.encode(texts, batch_size=batch_size, output_value=None, show_progress_bar=False)
+        vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs])
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        if spans is None:
+            return np.ascontiguousarray(vectors, dtype=np.float32), []
+        tokens = self._model.tokenizer(texts, truncation=True, max_length=self.max_tokens,
+                                       return_offsets_mapping=True, return_special_tokens_mask=True)
+        pooled = [pool_spans(o["token_embeddings"][: len(offsets)].float().numpy(), offsets, special, text_spans)
+                  for o, offsets, special, text_spans
+                  in zip(outputs, tokens["offset_mapping"], tokens["special_tokens_mask"], spans)]
+        return np.ascontiguousarray(vectors, dtype=np.float32), pooled
+
+
+def pool_spans(states: np.ndarray, offsets, special, spans: list[tuple[int, int]]) -> np.ndarray:
+    """L2-normalised mean of the token states inside each character span: the model's own mean
+    pooling, applied to part of the text. A span with no token (cut off) gets the whole text's mean."""
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    ordinary = ~np.asarray(special, dtype=bool)
+    vectors = np.empty((len(spans), states.shape[1]), dtype=np.float32)
+    for k, (start, end) in enumerate(spans):
+        inside = ordinary & (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
+        vectors[k] = states[inside if inside.any() else ordinary].mean(0)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def shape_buckets(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -232,7 +268,8 @@ def load_openvino(onnx_path: str):
 
     def run(feed: dict) -> np.ndarray:
         with lock:
-            return request.infer(feed)[0].copy()
+            result = request.infer(feed)
+            return result[0].copy(), result[1].copy()
 
     dimension = int(compiled.outputs[0].get_partial_shape()[1].get_length())
     return run, [port.get_any_name() for port in compiled.inputs], dimension
@@ -249,7 +286,7 @@ def load_onnxruntime(onnx_path: str):
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(onnx_path, sess_options=options, providers=["CPUExecutionProvider"])
     dimension = int(session.get_outputs()[0].shape[-1] or 384)
-    return (lambda feed: session.run(None, feed)[0]), [i.name for i in session.get_inputs()], dimension
+    return (lambda feed: tuple(session.run(None, feed)[:2])), [i.name for i in session.get_inputs()], dimension
 
 
 @functools.lru_cache(maxsize=4)

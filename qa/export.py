@@ -12,7 +12,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-RECIPE = "1"  # bump when the export or quantisation changes, so old cached files are not reused
+RECIPE = "2"  # bump when the export or quantisation changes, so old cached files are not reused
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -77,16 +77,17 @@ def export_fp32(model_dir: str, destination: Path) -> None:
                                       token_type_ids=token_type_ids).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1), hidden
 
     with tempfile.TemporaryDirectory(dir=destination.parent) as work:
         raw = os.path.join(work, "raw.onnx")
         ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
-        axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES} | {"sentence_embedding": {0: "batch"}}
+        axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES} | {"sentence_embedding": {0: "batch"},
+                                                                   "token_embeddings": {0: "batch", 1: "sequence"}}
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shapes it treats as constant
             torch.onnx.export(Pooled(model), (ids, (ids != 0).long(), torch.zeros_like(ids)), raw,
-                              input_names=list(INPUT_NAMES), output_names=["sentence_embedding"],
+                              input_names=list(INPUT_NAMES), output_names=["sentence_embedding", "token_embeddings"],
                               dynamic_axes=axes, opset_version=17, do_constant_folding=True, dynamo=False)
         optimised = optimizer.optimize_model(raw, model_type="bert", num_heads=model.config.num_attention_heads,
                                              hidden_size=model.config.hidden_size,

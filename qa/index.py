@@ -1,8 +1,9 @@
 """An index folder: the SQLite store, the FAISS file derived from it, and the model it was built with.
 
     embeddings/
-      qa.sqlite3     documents, passages, vectors, FTS5, conversations (the source of truth)
+      qa.sqlite3     documents, passages, vectors, conversations (the source of truth)
       vectors.faiss  FAISS index over the passage vectors, ids = passage ids (derived)
+      lexical.npz    BM25 postings over the passages' words, with the generation they were built at (derived)
       meta.json      format version, model, dimension, and the generation vectors.faiss was built at
 """
 from __future__ import annotations
@@ -20,17 +21,19 @@ from qa.chunking import Passage, split_passages
 from qa.documents import Document
 from qa.embedding import Embedder, load_embedder, model_name
 from qa.errors import IndexNotBuilt, ModelMismatch
+from qa.lexical import LexicalIndex
 from qa.store import Change, Store
 from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
 
 FORMAT_VERSION = 1
 DATABASE = "qa.sqlite3"
 VECTORS = "vectors.faiss"
+LEXICAL = "lexical.npz"
 META = "meta.json"
 
 # How documents become passages. Changing these re-chunks every document on the next ingest.
 # Measured on the eval sets (bench/README.md): ~200-token passages, the title given to the model.
-CHUNKING = {"target_tokens": 198, "overlap_tokens": 48, "title_in_embedding": True, "sentence_vectors": True}
+CHUNKING = {"target_tokens": 198, "overlap_tokens": 48, "title_in_embedding": True, "sentence_vectors": "pooled"}
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +59,8 @@ class Index:
         self._model_recorded = False
         self._vectors_generation = -1
         self._lock = threading.RLock()
-        self._frequencies: dict[str, int] = {}
-        self._frequencies_generation = -1
+        self._lexical: LexicalIndex | None = None
+        self._lexical_generation = -1
 
     # -- the model --------------------------------------------------------------------------------
 
@@ -128,13 +131,32 @@ class Index:
             self.apply(change)
             return change
 
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 postings in step with SQLite: loaded from lexical.npz when current, rebuilt when not."""
+        with self._lock:
+            generation = self.store.generation
+            if self._lexical is None or self._lexical_generation != generation:
+                self._lexical, self._lexical_generation = self._load_or_rebuild_lexical()
+            return self._lexical
+
     def search(self, query, k: int) -> list[tuple[int, float]]:
         """Nearest passages; searches wait for a write in progress (FAISS is not safe for both at once)."""
         with self._lock:
             return self.vectors.search(query, k)
 
+    def bm25(self, stems: list[str], k: int) -> list[tuple[int, float]]:
+        """The k best passages by BM25 for any of the stemmed terms, best first."""
+        with self._lock:
+            return self.lexical.search(stems, k)
+
+    def document_frequencies(self, stems: list[str]) -> dict[str, int]:
+        """Passages containing each stemmed term."""
+        with self._lock:
+            return self.lexical.document_frequencies(stems)
+
     def apply(self, change: Change) -> None:
-        """Follow a write in memory, or drop the in-memory index if another writer got in between."""
+        """Follow a write in memory, or drop an in-memory index if another writer got in between."""
         with self._lock:
             if self._vectors is not None and self._vectors_generation == change.generation - 1:
                 self._vectors.remove(change.removed)
@@ -142,12 +164,20 @@ class Index:
                 self._vectors_generation = change.generation
             else:
                 self._vectors = None
+            if self._lexical is not None and self._lexical_generation == change.generation - 1:
+                self._lexical.remove(change.removed)
+                self._lexical.add(change.added, change.texts)
+                self._lexical_generation = change.generation
+            else:
+                self._lexical = None
 
     def save_vectors(self) -> None:
+        """Write the derived files (FAISS and BM25) for the current state, so the next start loads them."""
         with self._lock:
             vectors = self.vectors
             vectors.save(self.folder / VECTORS)
             self._write_meta_file(self._vectors_generation, len(vectors))
+            self.lexical.save(self.folder / LEXICAL, self._lexical_generation)
 
     def _load_or_rebuild(self) -> tuple[VectorIndex, int]:
         meta = self.read_meta_file()
@@ -202,18 +232,28 @@ class Index:
         parts = [batch[rng.random(len(batch)) < rate] for _, batch in self.store.all_vectors(dimension)]
         return np.concatenate(parts) if parts else np.zeros((0, dimension), np.float32)
 
-    def document_frequencies(self, stems: list[str]) -> dict[str, int]:
-        """Passages containing each stemmed term, remembered until the index changes."""
-        with self._lock:
+    def _load_or_rebuild_lexical(self) -> tuple[LexicalIndex, int]:
+        path = self.folder / LEXICAL
+        generation = self.store.generation
+        if path.is_file():
+            try:
+                lexical, saved_at = LexicalIndex.load(path)
+            except Exception as error:  # a truncated or corrupt file is rebuilt, never fatal
+                log.warning("%s is unreadable (%s): rebuilding it from %s", path, error, DATABASE)
+            else:
+                if saved_at == generation and len(lexical) == self.store.counts()[1]:
+                    return lexical, generation
+                log.info("%s is out of step with %s: rebuilding it from the stored texts", path, DATABASE)
+        with self.store.snapshot():
             generation = self.store.generation
-            if self._frequencies_generation != generation:
-                self._frequencies, self._frequencies_generation = {}, generation
-            missing = [s for s in stems if s not in self._frequencies]
-        if missing:
-            found = self.store.document_frequencies(missing)
-            with self._lock:
-                self._frequencies.update({s: found.get(s, 0) for s in missing})
-        return {s: self._frequencies.get(s, 0) for s in stems}
+            lexical = LexicalIndex()
+            for ids, texts in self.store.all_texts():
+                lexical.add(ids, texts)
+        try:
+            lexical.save(path, generation)
+        except OSError as error:  # a read-only folder still answers, from memory
+            log.warning("could not save %s: %s", path, error)
+        return lexical, generation
 
     # -- meta.json --------------------------------------------------------------------------------
 

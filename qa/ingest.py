@@ -104,30 +104,27 @@ def add_documents(index: Index, documents: list[Document]) -> IngestReport:
 def _store_batch(index: Index, documents: list[Document], existing: dict[str, str], report: IngestReport, bar: tqdm) -> None:
     """Chunk and embed several documents together (bigger batches run faster), then store each.
 
-    The model reads each passage and, separately, each of its sentences: a question usually
-    matches one sentence, and a sentence's own vector finds it where the passage's is diluted."""
+    The model reads each passage once; each sentence also gets a vector, pooled from that pass: a
+    question usually matches one sentence, whose own vector finds it where the passage's is diluted."""
     index.embedder  # the first batch loads the model; an ingest of unchanged files never does
     if report.first_batch_at is None:
         report.first_batch_at = time.perf_counter()
     chunks = [index.chunk(document) for document in documents]
-    texts: list[str] = []
-    sentence_rows: dict[tuple[str, int, int], int] = {}  # a sentence shared by two passages is embedded once
-    for document, passages in zip(documents, chunks):
-        texts += [index.embedding_text(document, p.text) for p in passages]
+    texts, spans = [], []
     for document, passages in zip(documents, chunks):
         for passage in passages:
-            for start, end in passage.sentences:
-                if (document.id, start, end) not in sentence_rows:
-                    sentence_rows[document.id, start, end] = len(texts)
-                    texts.append(index.embedding_text(document, document.text[start:end]))
+            text = index.embedding_text(document, passage.text)
+            shift = len(text) - len(passage.text) - passage.start  # document offsets -> offsets in text
+            texts.append(text)
+            spans.append([(start + shift, end + shift) for start, end in passage.sentences])
     embed_started = time.perf_counter()
-    vectors = index.embedder.encode_documents(texts)
+    vectors, sentence_vectors = index.embedder.encode_passages(texts, spans)
     report.embed_seconds += time.perf_counter() - embed_started
     offset = 0
     for document, passages in zip(documents, chunks):
-        sentence_vectors = [vectors[[sentence_rows[document.id, s, e] for s, e in p.sentences]] for p in passages]
-        index.replace_document(document, passages, vectors[offset : offset + len(passages)], sentence_vectors)
-        offset += len(passages)
+        end = offset + len(passages)
+        index.replace_document(document, passages, vectors[offset:end], sentence_vectors[offset:end])
+        offset = end
         if document.source in existing:
             report.updated += 1
         else:

@@ -1,7 +1,7 @@
 """Question -> ranked, fused, cited hits. The one place retrieval logic lives.
 
 Two retrievers look at every question: dense (FAISS over the model's vectors, which finds
-paraphrases) and BM25 (SQLite FTS5, which finds the rare names and numbers questions hinge on).
+paraphrases) and BM25 (qa/lexical.py, which finds the rare names and numbers questions hinge on).
 A candidate's dense score blends its passage vector with its best sentence vector; both sides are
 min-max normalised and summed, passages of a document that has a strong passage get a lift, and
 near-duplicates are dropped. Each hit marks the sentence that best matches the question.
@@ -22,7 +22,7 @@ from qa.terms import query_terms, stem, words
 
 # Tuned on xquad-en and checked on cmu-s08 (bench/README.md has the figures for each lever).
 CANDIDATES = 50  # taken from each retriever; each side's 50th score is its zero point
-DENSE_WEIGHT = 0.5  # fused = w * dense + (1 - w) * bm25
+DENSE_WEIGHT = 0.4  # fused = w * dense + (1 - w) * bm25 (0.5 before sentence vectors were pooled)
 SENTENCE_WEIGHT = 0.5  # dense = (1 - s) * cos(question, passage) + s * max cos(question, sentence)
 DOCUMENT_WEIGHT = 0.2  # + this share of the best fused score in the same document
 TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's topic document
@@ -116,12 +116,11 @@ class Searcher:
         """Candidates from both retrievers, scored and sorted best first."""
         query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
         dense_ids = [] if query is None else [pid for pid, _ in self.index.search(query, CANDIDATES)]
-        lexical = [] if self.retriever == "dense" else self.index.store.bm25(fts_query(self.selective(terms)), CANDIDATES)
+        lexical = [] if self.retriever == "dense" else self.index.bm25([stem(t) for t in self.selective(terms)], CANDIDATES)
         ids = list(dict.fromkeys(dense_ids + [pid for pid, _ in lexical]))
         candidates = [Candidate(row) for row in self.index.store.scoring_rows(ids, self.index.dimension)]
         if query is not None:
-            for candidate in candidates:
-                score_dense(candidate, query)
+            score_dense(candidates, query)
 
         dense = normalise({c.row.id: c.dense for c in candidates}) if query is not None else {}
         bm25 = normalise(dict(lexical), floor=0.0)
@@ -140,7 +139,7 @@ class Searcher:
 
     def selective(self, terms: list[str]) -> list[str]:
         """The terms BM25 searches: those in at most COMMON_TERM_SHARE of the passages (a word in
-        most passages adds almost nothing to BM25 but makes FTS5 score every row holding it), or the
+        most passages adds almost nothing to BM25 but costs the time of scoring every row holding it), or the
         two rarest when all are common."""
         frequencies = self.index.document_frequencies([stem(term) for term in terms])
         limit = COMMON_TERM_SHARE * max(len(self.index.vectors), 1)
@@ -152,10 +151,12 @@ class Searcher:
         passages = self.index.store.passages([c.row.id for c in ranked[: top_k * 4 + 10]])
         hits: list[Hit] = []
         seen: list[set[str]] = []
+        seen_texts: set[str] = set()
         for candidate in ranked:
             passage = passages.get(candidate.row.id)
-            if passage is None:
+            if passage is None or passage.text in seen_texts:  # the exact copy is the cheap case
                 continue
+            seen_texts.add(passage.text)
             vocabulary = set(words(passage.text))
             if any(is_near_duplicate(vocabulary, other) for other in seen):
                 continue
@@ -193,11 +194,17 @@ class Searcher:
         return sum(idf[s] for s in stems if s in present) / (sum(idf.values()) or 1.0)
 
 
-def score_dense(candidate: Candidate, query: np.ndarray) -> None:
-    """A passage's dense score blends its own cosine with its best sentence's."""
-    row = candidate.row
-    candidate.sentence_cosines = row.sentence_vectors @ query if len(row.sentence_vectors) else None
-    candidate.dense = (1 - SENTENCE_WEIGHT) * float(row.vector @ query) + SENTENCE_WEIGHT * candidate.best_sentence_cosine
+def score_dense(candidates: list[Candidate], query: np.ndarray) -> None:
+    """A passage's dense score blends its own cosine with its best sentence's (one product for all)."""
+    if not candidates:
+        return
+    passage_cosines = np.stack([c.row.vector for c in candidates]) @ query
+    every_sentence = np.concatenate([c.row.sentence_vectors for c in candidates]) @ query
+    ends = np.cumsum([len(c.row.sentence_vectors) for c in candidates])
+    for candidate, passage_cosine, end in zip(candidates, passage_cosines, ends):
+        cosines = every_sentence[end - len(candidate.row.sentence_vectors) : end]
+        candidate.sentence_cosines = cosines if len(cosines) else None
+        candidate.dense = (1 - SENTENCE_WEIGHT) * float(passage_cosine) + SENTENCE_WEIGHT * candidate.best_sentence_cosine
 
 
 def best_sentence(candidate: Candidate, wanted: set[str]) -> tuple[int, int]:
@@ -228,11 +235,6 @@ def normalise(scores: dict[int, float], floor: float | None = None) -> dict[int,
     if floor is not None and len(ordered) < CANDIDATES:
         low = min(low, floor)
     return {pid: max(0.0, (score - low) / (high - low + 1e-9)) for pid, score in scores.items()}
-
-
-def fts_query(terms: list[str]) -> str:
-    """An FTS5 MATCH expression: any of the terms, each quoted so no word is read as syntax."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in dict.fromkeys(terms))
 
 
 def is_near_duplicate(vocabulary: set[str], other: set[str], threshold: float = 0.9) -> bool:

@@ -38,7 +38,8 @@ class Service:
         """Load the model and the vectors now rather than on the first question."""
         index = self.index
         index.embedder.encode_query("warm up")
-        index.vectors
+        index.vectors  # load (or rebuild) the derived indexes now, not on the first question
+        index.lexical
 
     def ask(self, question: str, top_k: int) -> Answer:
         """One question on its own (the CLI)."""
@@ -50,8 +51,7 @@ class Service:
         clean_question(question)
         store = self.index.store
         if conversation_id is None:
-            conversation_id = uuid.uuid4().hex
-            store.create_conversation(conversation_id)
+            conversation_id = uuid.uuid4().hex  # created with its first turn, in one write
             turns = []
         else:
             self.conversation(conversation_id)  # 400 or 404
@@ -100,14 +100,15 @@ class Service:
             index.save_vectors()
 
     def health(self) -> dict:
-        """Counts, and whether FAISS holds a vector for every passage in SQLite. Cheap: two COUNTs
-        and the in-memory index; read again if a write landed in between."""
+        """Counts, and whether FAISS and BM25 hold every passage in SQLite. Cheap: two COUNTs and the
+        in-memory indexes; read again if a write landed in between."""
         index = self.index
         for _ in range(5):
             generation = index.store.generation
             documents, passages = index.store.counts()
             vectors = len(index.vectors)
+            lexical = len(index.lexical)
             if index.store.generation == generation:
                 break
         return {"ok": True, "documents": documents, "passages": passages, "vectors": vectors,
-                "consistent": passages == vectors, "model": index.model}
+                "consistent": passages == vectors == lexical, "model": index.model}

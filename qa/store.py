@@ -1,4 +1,4 @@
-"""SQLite: documents, passages (with their vectors), an FTS5 table for BM25, conversations.
+"""SQLite: documents, passages (with their vectors), conversations.
 
 This database is the source of truth; the FAISS file beside it is derived from the stored vectors.
 Every write is one transaction that also bumps `generation`, so a reader can tell whether the
@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -21,11 +21,11 @@ from qa.chunking import Passage
 from qa.documents import Document
 from qa.errors import IndexCorrupt
 
-SCHEMA_VERSION = 2
-# Porter stemming so "demanded" finds "demand"; diacritics folded so "Zelenskyy" ~ "Zelenskyý".
-FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+SCHEMA_VERSION = 3  # 3: BM25 moved out of SQLite (qa/lexical.py), so version 2's FTS5 tables go
 
-SCHEMA = f"""
+MMAP_BYTES = 1 << 36  # address space only; SQLite maps at most the file's size
+
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY,
@@ -47,8 +47,8 @@ CREATE TABLE IF NOT EXISTS passages (
     sentence_vectors BLOB NOT NULL,  -- float32, one embedding per sentence
     UNIQUE (document_id, idx)
 );
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(title, text, tokenize='{FTS_TOKENIZER}');
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_vocab USING fts5vocab(passages_fts, 'row');
+DROP TABLE IF EXISTS passages_vocab;
+DROP TABLE IF EXISTS passages_fts;
 CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS turns (
     conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
@@ -88,12 +88,13 @@ class ScoringRow:
 
 @dataclass
 class Change:
-    """What one write did, so the FAISS index can follow it: passages removed and added, and the
-    generation the database reached."""
+    """What one write did, so the FAISS and BM25 indexes can follow it: passages removed and added
+    (with their vectors, titles and texts), and the generation the database reached."""
     removed: list[int]
     added: list[int]
     vectors: np.ndarray
     generation: int
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (title, text) of each added passage
 
 
 class Store:
@@ -108,7 +109,7 @@ class Store:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
         except sqlite3.DatabaseError as error:
             raise IndexCorrupt(f"{self.path} is not a readable qa index database ({error})") from error
@@ -121,6 +122,9 @@ class Store:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
             connection.execute("PRAGMA foreign_keys=ON")
+            # Read pages through a memory map: a question reads ~100 passages' vectors, and a read()
+            # per page cost more than the rest of the lookup.
+            connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self._local.connection = connection
         return connection
 
@@ -183,9 +187,8 @@ class Store:
                      np.asarray(sentences, dtype=np.float32).tobytes()),
                 )
                 added.append(cursor.lastrowid)
-                db.execute("INSERT INTO passages_fts (rowid, title, text) VALUES (?, ?, ?)",
-                           (cursor.lastrowid, document.title, passage.text))
-            return Change(removed, added, vectors, self._generation(db))
+            texts = [(document.title, passage.text) for passage in passages]
+            return Change(removed, added, vectors, self._generation(db), texts)
 
     def remove_document(self, document_id: str) -> Change:
         """Delete a document and its passages (nothing removed if the id is unknown)."""
@@ -201,7 +204,6 @@ class Store:
     def _delete(db: sqlite3.Connection, where: str, value: str) -> list[int]:
         ids = [row[0] for row in db.execute(
             f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.{where}", (value,))]
-        db.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(i,) for i in ids])
         db.execute(f"DELETE FROM documents WHERE {where}", (value,))  # passages go by cascade
         return ids
 
@@ -269,29 +271,24 @@ class Store:
             vectors = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
             yield ids, vectors
 
-    def bm25(self, match: str, limit: int) -> list[tuple[int, float]]:
-        """Passage ids and BM25 scores (higher is better) for an FTS5 MATCH expression."""
-        if not match:
-            return []
-        rows = self.db.execute(
-            "SELECT rowid, -bm25(passages_fts, 2.0, 1.0) FROM passages_fts WHERE passages_fts MATCH ? "
-            "ORDER BY bm25(passages_fts, 2.0, 1.0) LIMIT ?", (match, limit)
-        )
-        return [(row[0], row[1]) for row in rows]
+    def all_texts(self, batch: int = 10_000) -> Iterator[tuple[list[int], list[tuple[str, str]]]]:
+        """(ids, (title, text) pairs) in batches, to rebuild the BM25 index."""
+        cursor = self.db.execute("SELECT p.id, d.title, p.text FROM passages p JOIN documents d ON d.id = p.document_id "
+                                 "ORDER BY p.id")
+        while rows := cursor.fetchmany(batch):
+            yield [row[0] for row in rows], [(row[1], row[2]) for row in rows]
 
     # -- conversations ------------------------------------------------------------------------------
     # Turns are stored as JSON: the question, the passages cited, and the context carried forward.
     # They do not bump the generation: the passages did not change.
 
-    def create_conversation(self, conversation_id: str) -> None:
-        with self.write(bump=False) as db:
-            db.execute("INSERT INTO conversations VALUES (?, ?)", (conversation_id, time.time()))
-
     def conversation_exists(self, conversation_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is not None
 
     def add_turn(self, conversation_id: str, question: str, answer: dict) -> None:
+        """Append a turn, creating the conversation with its first one."""
         with self.write(bump=False) as db:
+            db.execute("INSERT OR IGNORE INTO conversations VALUES (?, ?)", (conversation_id, time.time()))
             (count,) = db.execute("SELECT COUNT(*) FROM turns WHERE conversation_id = ?", (conversation_id,)).fetchone()
             db.execute("INSERT INTO turns VALUES (?, ?, ?, ?, ?)",
                        (conversation_id, count, question, json.dumps(answer, ensure_ascii=False), time.time()))
@@ -304,10 +301,3 @@ class Store:
     def delete_conversation(self, conversation_id: str) -> bool:
         with self.write(bump=False) as db:
             return db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
-
-    def document_frequencies(self, terms: list[str]) -> dict[str, int]:
-        """How many passages contain each (stemmed) term, for IDF weights."""
-        if not terms:
-            return {}
-        marks = ",".join("?" * len(terms))
-        return dict(self.db.execute(f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", terms))

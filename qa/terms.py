@@ -1,9 +1,10 @@
-"""Words of a question as the lexical side sees them: lower-cased, stop words out, stemmed like
-FTS5's porter tokenizer so the highlighter and BM25 agree on what matches."""
+"""Words as the lexical side sees them: lower-cased, accents dropped, stop words out, Porter-stemmed;
+one definition for the BM25 index, the questions and the highlighter, so they agree on what matches."""
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 import snowballstemmer
 
@@ -20,10 +21,14 @@ would you your yours yourself yourselves s t don shouldn
 """.split())
 
 WORD = re.compile(r"\w+", re.UNICODE)
+COMBINING = re.compile(r"[\u0300-\u036f]+")
 _porter = snowballstemmer.stemmer("porter")
 
 
 def words(text: str) -> list[str]:
+    """Lower-cased words with accents dropped ("Zelenskyý" -> "zelenskyy")."""
+    if not text.isascii():
+        text = COMBINING.sub("", unicodedata.normalize("NFKD", text))
     return WORD.findall(text.casefold())
 
 

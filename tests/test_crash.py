@@ -2,9 +2,9 @@
 times over the same index folder. After each kill the index must open and be consistent, and every
 upload that had been answered 201 must be there with its content.
 
-Consistent means: every passage belongs to a document and has its FTS row; the FAISS file is either
-in step with SQLite (same generation in meta.json and as many vectors as passages) or marked stale,
-and the loaded index holds one vector per passage. About a minute: each trial restarts the server.
+Consistent means: every passage belongs to a document; the FAISS and BM25 files are either in step
+with SQLite (same generation, as many entries as passages) or marked stale, and the loaded indexes
+hold one entry per passage. About a minute: each trial restarts the server.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from pathlib import Path
 import faiss
 import pytest
 
-from qa.index import DATABASE, VECTORS, Index
+from qa.index import DATABASE, LEXICAL, VECTORS, Index
+from qa.lexical import LexicalIndex
 from tests.conftest import API_TOKEN
 from tests.test_load import free_port, start_server
 
@@ -57,7 +58,6 @@ def check_consistent(folder: Path, confirmed: dict[str, str]) -> int:
         orphans = db.execute("SELECT COUNT(*) FROM passages WHERE document_id NOT IN (SELECT id FROM documents)")
         assert orphans.fetchone()[0] == 0
         passages = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-        assert db.execute("SELECT COUNT(*) FROM passages_fts").fetchone()[0] == passages
         generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
         stored = dict(db.execute("SELECT id, hash FROM documents"))
     for document_id, digest in confirmed.items():
@@ -65,9 +65,14 @@ def check_consistent(folder: Path, confirmed: dict[str, str]) -> int:
     meta = json.loads((folder / "meta.json").read_text())
     if meta.get("generation") == generation:  # the file claims to be current: it must be
         assert faiss.read_index(str(folder / VECTORS)).ntotal == passages
+    if (folder / LEXICAL).is_file():
+        lexical, saved_at = LexicalIndex.load(folder / LEXICAL)
+        if saved_at == generation:
+            assert len(lexical) == passages
     index = Index(folder)
     try:
         assert len(index.vectors) == passages  # loaded, or rebuilt from SQLite
+        assert len(index.lexical) == passages
     finally:
         index.close()
     return len(stored)

@@ -28,8 +28,14 @@ def count_embedding(monkeypatch):
 
     def counting(index):
         model = embedder(index)
-        original = type(model).encode_documents
-        monkeypatch.setattr(model, "encode_documents", lambda texts, **kw: calls.append(len(texts)) or original(model, texts, **kw))
+        original = type(model).encode_passages
+
+        def encode_passages(texts, spans, *args):
+            if spans is not None:  # passages being stored, not a question
+                calls.append(len(texts))
+            return original(model, texts, spans, *args)
+
+        monkeypatch.setattr(model, "encode_passages", encode_passages)
         return model
 
     monkeypatch.setattr(Index, "embedder", property(counting))
@@ -50,7 +56,7 @@ def test_a_changed_file_replaces_its_passages(index_dir, tmp_path, count_embeddi
     (corpus / "000_2e21b0443b55ba82.txt").write_text("A short replacement\n\nThe otters of Brussels held a meeting.")
     report = ingest(index, [corpus], progress=False)
     assert report.updated == 1 and report.unchanged == 1
-    assert count_embedding == [3]  # one passage and its two sentences, nothing of the unchanged file
+    assert count_embedding == [1]  # the one new passage, nothing of the unchanged file
     after = {d["source"]: d for d in index.store.documents()}
     assert after["000_2e21b0443b55ba82.txt"]["passages"] == 1
     assert after["000_2e21b0443b55ba82.txt"]["hash"] != before["000_2e21b0443b55ba82.txt"]["hash"]
