@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field
 
 from qa.terms import STOP_WORDS, words
 
-# Words that point back to something said before.
+# Words that point back to something said before: pronouns, "the largest known one", and "the"
+# itself ("How many universities does the city have?" names no city: it means the one just discussed).
 ANAPHORS = frozenset("""
 he him his himself she her hers herself it its itself they them their theirs themselves
-this that these those there then latter former such
+this that these those there then latter former such one ones the
 """.split())
 ELLIPSIS = re.compile(r"^\s*(and|but|also|what about|how about|and what about|what of|same for)\b", re.IGNORECASE)
 CAPITALISED = re.compile(r"[A-Z][\w'’-]*|\d[\w,.-]*")

@@ -28,7 +28,7 @@ DOCUMENT_WEIGHT = 0.2  # + this share of the best fused score in the same docume
 TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's topic document
 # Confident when the best sentence's cosine + half the IDF-weighted share of question terms found
 # in the top passage reaches this (calibrated with questions asked of the wrong corpus).
-CONFIDENCE_THRESHOLD = 0.74
+CONFIDENCE_THRESHOLD = 0.70
 COVERAGE_WEIGHT = 0.5
 COMMON_TERM_SHARE = 0.15  # BM25 skips terms found in more than this share of passages
 RETRIEVERS = ("hybrid", "dense", "bm25")
