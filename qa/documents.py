@@ -43,8 +43,10 @@ FURNITURE_SENTENCE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 FURNITURE_SENTENCE_MAX_CHARS = 300
-# C0/C1 controls (but tab and newline) and lone surrogates, which cannot be stored as UTF-8.
-CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 controls (but tab and newline), DEL, and lone surrogates (which cannot be stored as UTF-8).
+# C1 characters (U+0080-U+009F) stay: mis-decoded text ("ComÄ\x83neci") is made of them, and a
+# citation has to match the source's text as it is.
+CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass

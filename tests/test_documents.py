@@ -81,6 +81,11 @@ def test_cleaning_normalises_line_ends_and_drops_control_characters():
     assert clean_text("one\r\ntwo\x00\x07\rthree") == "one\ntwo\nthree"
 
 
+def test_mis_decoded_text_is_kept_as_the_source_has_it():
+    """Mojibake is made of C1 characters; dropping them would cite text the source does not contain."""
+    assert clean_text("Nadia Com\u00c4\u0083neci scored a ten.") == "Nadia Com\u00c4\u0083neci scored a ten."
+
+
 def test_unsupported_file_is_refused_clearly(tmp_path):
     path = tmp_path / "report.pdf"
     path.write_bytes(b"%PDF-1.4")

@@ -30,6 +30,6 @@ def test_cmu_s08_does_not_regress(tmp_path):
     index = Index(tmp_path / "index", create=True)
     ingest(index, [EVAL / "cmu-s08" / "corpus"], progress=False)
     result = evaluate(index, load_questions(EVAL / "cmu-s08"))
-    # measured: hit@1 0.798, hit@5 0.948, MRR@10 0.858, 723 chars
-    assert result.hit_at_1 >= 0.78 and result.hit_at_5 >= 0.935 and result.mrr_at_10 >= 0.845
+    # measured: hit@1 0.803, hit@5 0.951, MRR@10 0.861, 725 chars
+    assert result.hit_at_1 >= 0.785 and result.hit_at_5 >= 0.94 and result.mrr_at_10 >= 0.85
     assert result.chars_per_passage <= 800
