@@ -97,6 +97,7 @@ def split_passages(
     target_tokens: int = 198,
     max_tokens: int = 254,
     overlap_tokens: int = 48,
+    min_tokens: int = 32,
 ) -> list[Passage]:
     """Pack whole sentences into passages of at most `target_tokens` (never over `max_tokens`).
 
@@ -104,6 +105,10 @@ def split_passages(
     be whole paragraphs. Inside a paragraph, the next passage starts with the previous passage's
     last sentence when that sentence is at most `overlap_tokens` long, so an answer that straddles
     a cut is still whole in one passage. A sentence longer than the limit is cut at word boundaries.
+
+    Passages shorter than `min_tokens` are not closed at a paragraph break: a title or heading line
+    joins the paragraph after it rather than standing alone (a passage "Super Bowl 50" matches
+    every question naming the title and answers none).
 
     Example (target 10): sentences of 4, 5, 3 and 6 tokens in one paragraph -> [s1 s2], [s2 s3],
     [s3 s4]. If s3 opens a new paragraph instead -> [s1 s2], [s3 s4].
@@ -114,7 +119,7 @@ def split_passages(
     current: list[Span] = []
     size = 0
     for unit in units:
-        if unit.opens_paragraph:
+        if unit.opens_paragraph and size >= min_tokens:
             full = size + min(unit.paragraph_tokens, budget) > budget
         else:
             full = size + unit.tokens > budget

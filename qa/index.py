@@ -33,7 +33,8 @@ META = "meta.json"
 
 # How documents become passages. Changing these re-chunks every document on the next ingest.
 # Measured on the eval sets (bench/README.md): ~200-token passages, the title given to the model.
-CHUNKING = {"target_tokens": 198, "overlap_tokens": 48, "title_in_embedding": True, "sentence_vectors": "pooled"}
+CHUNKING = {"target_tokens": 198, "overlap_tokens": 48, "min_tokens": 32,
+            "title_in_embedding": True, "sentence_vectors": "pooled"}
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class Index:
             target_tokens=CHUNKING["target_tokens"],
             max_tokens=max(16, embedder.max_tokens - reserved),
             overlap_tokens=CHUNKING["overlap_tokens"],
+            min_tokens=CHUNKING["min_tokens"],
         )
 
     @property

@@ -93,3 +93,12 @@ def test_offsets_hold_for_arbitrary_text(raw, target):
         assert whitespace_tokens([passage.text])[0] <= 64
     words = set(document.text.split())
     assert words == {w for p in passages for w in p.text.split()}  # nothing dropped
+
+
+def test_a_title_or_heading_never_stands_alone_as_a_passage():
+    long_paragraph = " ".join(f"Sentence number {i} says something about the match." for i in range(12))
+    text = f"Super Bowl 50\n\n{long_paragraph}\n\nEarly years\n\n{long_paragraph}"
+    passages = split_passages(make_document(text, "game.txt"), whitespace_tokens, target_tokens=40,
+                              max_tokens=60, overlap_tokens=0)
+    assert passages[0].text.startswith("Super Bowl 50\n\nSentence number 0")
+    assert all(len(p.text.split()) > 3 for p in passages)  # "Early years" is not a passage either
