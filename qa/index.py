@@ -1,10 +1,11 @@
 """An index folder: the SQLite store, the FAISS file derived from it, and the model it was built with.
 
     embeddings/
-      qa.sqlite3     documents, passages, vectors, conversations (the source of truth)
-      vectors.faiss  FAISS index over the passage vectors, ids = passage ids (derived)
-      lexical.npz    BM25 postings over the passages' words, with the generation they were built at (derived)
-      meta.json      format version, model, dimension, and the generation vectors.faiss was built at
+      qa.sqlite3             documents, passages, vectors (the source of truth)
+      vectors.faiss          FAISS index over the passage vectors, ids = passage ids (derived)
+      lexical.npz            BM25 postings of the passages' words, and the generation they were built at (derived)
+      meta.json              format version, model, dimension, and the generation vectors.faiss was built at
+      conversations.sqlite3  the API's conversations (qa/service.py)
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class Index:
             )
         self._vectors: VectorIndex | None = None
         self._model_recorded = False
+        self._dimension: int | None = None
         self._vectors_generation = -1
         self._lock = threading.RLock()
         self._lexical: LexicalIndex | None = None
@@ -77,8 +79,10 @@ class Index:
 
     @property
     def dimension(self) -> int:
-        recorded = self.store.get_meta("dimension")
-        return int(recorded) if recorded else self.embedder.dimension
+        if self._dimension is None:  # recorded once with the model, then fixed: read it once
+            recorded = self.store.get_meta("dimension")
+            self._dimension = int(recorded) if recorded else self.embedder.dimension
+        return self._dimension
 
     def embedding_text(self, document: Document, text: str) -> str:
         """What the model reads for a passage or sentence: the title gives it the topic the text omits
@@ -142,20 +146,31 @@ class Index:
                 self._lexical, self._lexical_generation = self._load_or_rebuild_lexical()
             return self._lexical
 
+    # A question calls refresh() once, then the lookups below use the indexes as loaded: one
+    # generation check a question instead of one per lookup. Writes in this process keep them in
+    # step as they happen (apply); a write by another process is seen by the next question.
+
+    def refresh(self) -> int:
+        """Bring FAISS and BM25 in step with SQLite; returns the number of passages."""
+        with self._lock:
+            self.lexical
+            return len(self.vectors)
+
     def search(self, query, k: int) -> list[tuple[int, float]]:
         """Nearest passages; searches wait for a write in progress (FAISS is not safe for both at once)."""
         with self._lock:
-            return self.vectors.search(query, k)
+            return (self._vectors or self.vectors).search(query, k)
 
     def bm25(self, stems: list[str], k: int) -> list[tuple[int, float]]:
         """The k best passages by BM25 for any of the stemmed terms, best first."""
         with self._lock:
-            return self.lexical.search(stems, k)
+            return (self._lexical or self.lexical).search(stems, k)
 
     def document_frequencies(self, stems: list[str]) -> dict[str, int]:
-        """Passages containing each stemmed term."""
+        """Passages containing each stemmed term, and the number of passages."""
         with self._lock:
-            return self.lexical.document_frequencies(stems)
+            lexical = self._lexical or self.lexical
+            return lexical.document_frequencies(stems), len(lexical)
 
     def apply(self, change: Change) -> None:
         """Follow a write in memory, or drop an in-memory index if another writer got in between."""

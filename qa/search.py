@@ -90,7 +90,7 @@ class Searcher:
     def ask(self, question: str, top_k: int = 5, topic: Topic | None = None) -> Answer:
         started = time.perf_counter()
         question = clean_question(question)
-        if len(self.index.vectors) == 0:
+        if self.index.refresh() == 0:
             raise IndexNotBuilt(str(self.index.folder))
         terms = query_terms(question)
         ranked = self.rank(question, terms)
@@ -141,8 +141,8 @@ class Searcher:
         """The terms BM25 searches: those in at most COMMON_TERM_SHARE of the passages (a word in
         most passages adds almost nothing to BM25 but costs the time of scoring every row holding it), or the
         two rarest when all are common."""
-        frequencies = self.index.document_frequencies([stem(term) for term in terms])
-        limit = COMMON_TERM_SHARE * max(len(self.index.vectors), 1)
+        frequencies, passages = self.index.document_frequencies([stem(term) for term in terms])
+        limit = COMMON_TERM_SHARE * max(passages, 1)
         kept = [term for term in terms if frequencies[stem(term)] <= limit]
         return kept or sorted(terms, key=lambda term: frequencies[stem(term)])[:2]
 
@@ -187,8 +187,8 @@ class Searcher:
         stems = list(dict.fromkeys(stem(term) for term in terms))
         if not stems:
             return 0.0
-        frequencies = self.index.document_frequencies(stems)
-        total = max(len(self.index.vectors), 1)
+        frequencies, total = self.index.document_frequencies(stems)
+        total = max(total, 1)
         present = {stem(w) for w in words(row.title + " " + row.text)}
         idf = {s: math.log((total - frequencies.get(s, 0) + 0.5) / (frequencies.get(s, 0) + 0.5) + 1) for s in stems}
         return sum(idf[s] for s in stems if s in present) / (sum(idf.values()) or 1.0)

@@ -12,6 +12,9 @@ from qa.errors import BadRequest, ConversationNotFound, DocumentNotFound
 from qa.index import Index
 from qa.ingest import add_documents
 from qa.search import Answer, Searcher, clean_question
+from qa.store import ConversationStore
+
+CONVERSATIONS = "conversations.sqlite3"  # beside the index's qa.sqlite3
 
 CONVERSATION_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -20,6 +23,7 @@ class Service:
     def __init__(self, config: dict):
         self.config = config
         self._index: Index | None = None
+        self._conversations: ConversationStore | None = None
         self._lock = threading.Lock()
         # One writer at a time: two uploads embedding at once would only slow each other, and
         # SQLite and FAISS must be changed in the same order. Readers never wait for it.
@@ -33,6 +37,15 @@ class Service:
                 if self._index is None:
                     self._index = Index(self.config["INDEX"], self.config["MODEL"])
         return self._index
+
+    @property
+    def conversations(self) -> ConversationStore:
+        if self._conversations is None:
+            folder = self.index.folder  # an index that is not built yet is refused here
+            with self._lock:
+                if self._conversations is None:
+                    self._conversations = ConversationStore(folder / CONVERSATIONS)
+        return self._conversations
 
     def warm_up(self) -> None:
         """Load the model and the vectors now rather than on the first question."""
@@ -49,7 +62,7 @@ class Service:
     def ask_in_conversation(self, question: str, top_k: int, conversation_id: str | None) -> dict:
         """A turn of a conversation (the API): earlier turns shape the search; this one is stored."""
         clean_question(question)
-        store = self.index.store
+        store = self.conversations
         if conversation_id is None:
             conversation_id = uuid.uuid4().hex  # created with its first turn, in one write
             turns = []
@@ -66,14 +79,14 @@ class Service:
     def conversation(self, conversation_id: str) -> dict:
         if not CONVERSATION_ID.match(conversation_id):
             raise BadRequest(f"{conversation_id!r} is not a conversation id (32 hexadecimal digits).")
-        if not self.index.store.conversation_exists(conversation_id):
+        if not self.conversations.conversation_exists(conversation_id):
             raise ConversationNotFound(f"No conversation has the id {conversation_id!r}.")
-        turns = self.index.store.turns(conversation_id)
+        turns = self.conversations.turns(conversation_id)
         return {"id": conversation_id, "turns": [{k: v for k, v in t.items() if k != "topic"} for t in turns]}
 
     def delete_conversation(self, conversation_id: str) -> None:
         self.conversation(conversation_id)  # 400 or 404 as for a read
-        self.index.store.delete_conversation(conversation_id)
+        self.conversations.delete_conversation(conversation_id)
 
     def documents(self) -> list[dict]:
         return self.index.store.documents()

@@ -1,4 +1,4 @@
-"""SQLite: documents, passages (with their vectors), conversations.
+"""SQLite: documents and passages (with their vectors) in one file, conversations in another.
 
 This database is the source of truth; the FAISS file beside it is derived from the stored vectors.
 Every write is one transaction that also bumps `generation`, so a reader can tell whether the
@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS passages (
 );
 DROP TABLE IF EXISTS passages_vocab;
 DROP TABLE IF EXISTS passages_fts;
+"""
+
+CONVERSATION_SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS turns (
     conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
@@ -97,22 +100,25 @@ class Change:
     texts: list[tuple[str, str]] = field(default_factory=list)  # (title, text) of each added passage
 
 
-class Store:
-    """One SQLite file; one connection per thread (sqlite3 connections are not shareable)."""
+class Database:
+    """One SQLite file; one connection per thread (sqlite3 connections are not shareable); one
+    writer at a time (threads here, processes through SQLite's lock)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, schema: str):
         self.path = Path(path)
         self._local = threading.local()
         self._write_lock = threading.Lock()
         try:
-            with self.write(bump=False) as db:
-                for statement in SCHEMA.split(";"):
+            with self.transaction() as db:
+                for statement in schema.split(";"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+                self.initialise(db)
         except sqlite3.DatabaseError as error:
             raise IndexCorrupt(f"{self.path} is not a readable qa index database ({error})") from error
+
+    def initialise(self, db: sqlite3.Connection) -> None:
+        """Rows a new database starts with."""
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -129,16 +135,12 @@ class Store:
         return connection
 
     @contextmanager
-    def write(self, bump: bool = True) -> Iterator[sqlite3.Connection]:
-        """One writer at a time (threads here, processes through SQLite's lock); all or nothing.
-
-        `bump` marks the content as changed, which makes the FAISS file stale."""
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write: all or nothing."""
         with self._write_lock:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
             try:
-                if bump:
-                    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
                 yield db
                 db.execute("COMMIT")
             except BaseException:
@@ -150,6 +152,27 @@ class Store:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+class Store(Database):
+    """The index's content: documents, passages with their vectors, and meta (model, chunking, and
+    the generation counter every content write bumps)."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, SCHEMA)
+
+    def initialise(self, db: sqlite3.Connection) -> None:
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        db.execute("UPDATE meta SET value = ?1 WHERE key = 'schema' AND value != ?1", (str(SCHEMA_VERSION),))
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+
+    @contextmanager
+    def write(self, bump: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write; `bump` marks the content as changed, which makes the FAISS and BM25 files stale."""
+        with self.transaction() as db:
+            if bump:
+                db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+            yield db
 
     # -- metadata ---------------------------------------------------------------------------------
 
@@ -283,16 +306,21 @@ class Store:
         while rows := cursor.fetchmany(batch):
             yield [row[0] for row in rows], [(row[1], row[2]) for row in rows]
 
-    # -- conversations ------------------------------------------------------------------------------
-    # Turns are stored as JSON: the question, the passages cited, and the context carried forward.
-    # They do not bump the generation: the passages did not change.
+
+class ConversationStore(Database):
+    """Conversations and their turns, in their own file: a question writes a turn, and a write to
+    the passages' database would make every reader drop its page cache on the next question.
+    Turns are stored as JSON: the question, the passages cited, and the context carried forward."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, CONVERSATION_SCHEMA)
 
     def conversation_exists(self, conversation_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is not None
 
     def add_turn(self, conversation_id: str, question: str, answer: dict) -> None:
         """Append a turn, creating the conversation with its first one."""
-        with self.write(bump=False) as db:
+        with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO conversations VALUES (?, ?)", (conversation_id, time.time()))
             (count,) = db.execute("SELECT COUNT(*) FROM turns WHERE conversation_id = ?", (conversation_id,)).fetchone()
             db.execute("INSERT INTO turns VALUES (?, ?, ?, ?, ?)",
@@ -304,5 +332,5 @@ class Store:
         return [{**json.loads(answer), "asked_at": asked_at} for answer, asked_at in rows]
 
     def delete_conversation(self, conversation_id: str) -> bool:
-        with self.write(bump=False) as db:
+        with self.transaction() as db:
             return db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -138,6 +139,19 @@ def test_conversation_is_started_stored_and_continued(client):
     assert stored["turns"][1]["passages"] == follow_up["passages"]
     assert client.delete(f"/api/conversations/{conversation_id}").status_code == 204
     assert client.get(f"/api/conversations/{conversation_id}").status_code == 404
+
+
+@pytest.mark.model
+def test_asking_leaves_the_passages_database_unwritten(client, seeds_index_dir):
+    """Turns go to their own file: a write to qa.sqlite3 on every question would make each reader
+    drop its page cache (measured: ~2 ms a question and a fifth of the throughput at 100k passages)."""
+    ask(client, {"question": "Who is Kaja Kallas?"})  # the index is open
+    watcher = sqlite3.connect(seeds_index_dir / "qa.sqlite3")
+    before = watcher.execute("PRAGMA data_version").fetchone()[0]
+    body = ask(client, {"question": QUESTION}).get_json()
+    assert client.get(f"/api/conversations/{body['conversation_id']}").status_code == 200
+    assert watcher.execute("PRAGMA data_version").fetchone()[0] == before
+    assert (seeds_index_dir / "conversations.sqlite3").is_file()
 
 
 @pytest.mark.parametrize("conversation_id, status", [("0" * 32, 404), ("not-an-id", 400), ("A" * 32, 400)])
