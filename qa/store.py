@@ -23,8 +23,6 @@ from qa.errors import IndexCorrupt
 
 SCHEMA_VERSION = 3  # 3: BM25 moved out of SQLite (qa/lexical.py), so version 2's FTS5 tables go
 
-MMAP_BYTES = 1 << 36  # address space only; SQLite maps at most the file's size
-
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -128,9 +126,6 @@ class Database:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
             connection.execute("PRAGMA foreign_keys=ON")
-            # Read pages through a memory map: a question reads ~100 passages' vectors, and a read()
-            # per page cost more than the rest of the lookup.
-            connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self._local.connection = connection
         return connection
 
