@@ -149,7 +149,8 @@ class LexicalIndex:
 
     def save(self, path: Path, generation: int) -> None:
         """Write atomically (a temporary file renamed over the old one)."""
-        self.merge()
+        if len(self.recent_terms) or len(self.rows_of) != len(self.ids):
+            self.merge()
         terms = "\n".join(sorted(self.vocabulary, key=self.vocabulary.get))
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:

@@ -139,8 +139,8 @@ class Searcher:
 
     def selective(self, terms: list[str]) -> list[str]:
         """The terms BM25 searches: those in at most COMMON_TERM_SHARE of the passages (a word in
-        most passages adds almost nothing to BM25 but costs the time of scoring every row holding it), or the
-        two rarest when all are common."""
+        most passages adds almost nothing to BM25 but costs the time of scoring every row holding
+        it), or the two rarest when all are common."""
         frequencies, passages = self.index.document_frequencies([stem(term) for term in terms])
         limit = COMMON_TERM_SHARE * max(passages, 1)
         kept = [term for term in terms if frequencies[stem(term)] <= limit]
