@@ -33,7 +33,8 @@ LEXICAL = "lexical.npz"
 META = "meta.json"
 
 # How documents become passages. Changing these re-chunks every document on the next ingest.
-# Measured on the eval sets (bench/README.md): ~200-token passages, the title given to the model.
+# Measured on the eval sets (bench/README.md): ~200-token passages, no passage of a lone title or
+# heading, the title given to the model, sentence vectors pooled from the passage's token states.
 CHUNKING = {"target_tokens": 198, "overlap_tokens": 48, "min_tokens": 32,
             "title_in_embedding": True, "sentence_vectors": "pooled"}
 
@@ -85,7 +86,7 @@ class Index:
         return self._dimension
 
     def embedding_text(self, document: Document, text: str) -> str:
-        """What the model reads for a passage or sentence: the title gives it the topic the text omits
+        """What the model reads for a passage: the title gives it the topic the text omits
         ("He died in 1893" is about Tchaikovsky only through the title)."""
         if CHUNKING["title_in_embedding"] and document.title and not text.startswith(document.title):
             return f"{document.title}. {text}"
@@ -166,7 +167,7 @@ class Index:
         with self._lock:
             return (self._lexical or self.lexical).search(stems, k)
 
-    def document_frequencies(self, stems: list[str]) -> dict[str, int]:
+    def document_frequencies(self, stems: list[str]) -> tuple[dict[str, int], int]:
         """Passages containing each stemmed term, and the number of passages."""
         with self._lock:
             lexical = self._lexical or self.lexical
