@@ -23,6 +23,7 @@ import numpy as np
 
 from qa.terms import STOP_WORDS, stem, words
 
+FORMAT = 1  # bump when passage_terms or the arrays change: an older file is then rebuilt
 K1, B = 1.2, 0.75
 TITLE_WEIGHT = 2
 MERGE_AT = 50_000  # recent postings searched by a scan until there are this many, then merged
@@ -155,7 +156,7 @@ class LexicalIndex:
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
-                np.savez(file, generation=np.int64(generation), terms=np.frombuffer(terms.encode(), dtype=np.uint8),
+                np.savez(file, format=np.int64(FORMAT), generation=np.int64(generation), terms=np.frombuffer(terms.encode(), dtype=np.uint8),
                          ids=self.ids, lengths=self.lengths, starts=self.starts, rows=self.rows,
                          frequencies=self.frequencies)
             os.replace(temporary, path)
@@ -167,6 +168,8 @@ class LexicalIndex:
     def load(cls, path: Path) -> tuple[LexicalIndex, int]:
         """The index and the generation it was saved at; raises on a missing or damaged file."""
         with np.load(path) as saved:
+            if "format" not in saved or int(saved["format"]) != FORMAT:
+                raise ValueError(f"written by another version of qa (format {FORMAT} wanted)")
             index = cls()
             terms = saved["terms"].tobytes().decode()
             index.vocabulary = {term: i for i, term in enumerate(terms.split("\n"))} if terms else {}
