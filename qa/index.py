@@ -113,16 +113,29 @@ class Index:
     def record_chunking(self) -> None:
         self.store.set_meta({"chunking": json.dumps(CHUNKING, sort_keys=True)})
 
-    # -- the vectors ------------------------------------------------------------------------------
+    # -- the derived indexes: FAISS (vectors) and BM25 (lexical) -----------------------------------
 
-    @property
-    def vectors(self) -> VectorIndex:
-        """The FAISS index in step with SQLite: loaded from disk when current, rebuilt when not."""
+    def refresh(self) -> tuple[VectorIndex, LexicalIndex]:
+        """FAISS and BM25 in step with SQLite: each loaded from its file when current, rebuilt when not.
+
+        A question calls this once; its lookups below then use the indexes as loaded (one generation
+        check a question, not one per lookup). Writes in this process keep them in step as they
+        happen (apply); a write by another process is seen by the next question."""
         with self._lock:
             generation = self.store.generation
             if self._vectors is None or self._vectors_generation != generation:
                 self._vectors, self._vectors_generation = self._load_or_rebuild()
-            return self._vectors
+            if self._lexical is None or self._lexical_generation != generation:
+                self._lexical, self._lexical_generation = self._load_or_rebuild_lexical()
+            return self._vectors, self._lexical
+
+    @property
+    def vectors(self) -> VectorIndex:
+        return self.refresh()[0]
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        return self.refresh()[1]
 
     def replace_document(self, document: Document, passages: list[Passage], vectors, sentence_vectors) -> Change:
         """Write a document and bring FAISS in step, with no search in between: a question never
@@ -137,25 +150,6 @@ class Index:
             change = self.store.remove_document(document_id)
             self.apply(change)
             return change
-
-    @property
-    def lexical(self) -> LexicalIndex:
-        """The BM25 postings in step with SQLite: loaded from lexical.npz when current, rebuilt when not."""
-        with self._lock:
-            generation = self.store.generation
-            if self._lexical is None or self._lexical_generation != generation:
-                self._lexical, self._lexical_generation = self._load_or_rebuild_lexical()
-            return self._lexical
-
-    # A question calls refresh() once, then the lookups below use the indexes as loaded: one
-    # generation check a question instead of one per lookup. Writes in this process keep them in
-    # step as they happen (apply); a write by another process is seen by the next question.
-
-    def refresh(self) -> int:
-        """Bring FAISS and BM25 in step with SQLite; returns the number of passages."""
-        with self._lock:
-            self.lexical
-            return len(self.vectors)
 
     def search(self, query, k: int) -> list[tuple[int, float]]:
         """Nearest passages; searches wait for a write in progress (FAISS is not safe for both at once)."""

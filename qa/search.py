@@ -90,7 +90,7 @@ class Searcher:
     def ask(self, question: str, top_k: int = 5, topic: Topic | None = None) -> Answer:
         started = time.perf_counter()
         question = clean_question(question)
-        if self.index.refresh() == 0:
+        if len(self.index.refresh()[0]) == 0:
             raise IndexNotBuilt(str(self.index.folder))
         terms = query_terms(question)
         ranked = self.rank(question, terms)

@@ -51,8 +51,7 @@ class Service:
         """Load the model and the vectors now rather than on the first question."""
         index = self.index
         index.embedder.encode_query("warm up")
-        index.vectors  # load (or rebuild) the derived indexes now, not on the first question
-        index.lexical
+        index.refresh()  # load (or rebuild) FAISS and BM25 now, not on the first question
 
     def ask(self, question: str, top_k: int) -> Answer:
         """One question on its own (the CLI)."""
