@@ -108,6 +108,8 @@ def _store_batch(index: Index, documents: list[Document], existing: dict[str, st
     question usually matches one sentence, whose own vector finds it where the passage's is diluted."""
     index.embedder  # the first batch loads the model; an ingest of unchanged files never does
     if report.first_batch_at is None:
+        if existing:  # load FAISS and BM25 first, so they follow each write rather than being rebuilt
+            index.refresh()
         report.first_batch_at = time.perf_counter()
     chunks = [index.chunk(document) for document in documents]
     texts, spans = [], []
