@@ -148,21 +148,20 @@ class Searcher:
 
     def cite(self, ranked: list[Candidate], top_k: int, terms: list[str]) -> list[Hit]:
         """Turn ranked candidates into hits, skipping passages that repeat one already returned."""
-        passages = self.index.store.passages([c.row.id for c in ranked[: top_k * 4 + 10]])
         hits: list[Hit] = []
         seen: list[set[str]] = []
         seen_texts: set[str] = set()
-        for candidate in ranked:
-            passage = passages.get(candidate.row.id)
-            if passage is None or passage.text in seen_texts:  # the exact copy is the cheap case
+        wanted = {stem(term) for term in terms}
+        for candidate in ranked[: top_k * 4 + 10]:
+            passage = candidate.row
+            if passage.text in seen_texts:  # the exact copy is the cheap case
                 continue
             seen_texts.add(passage.text)
             vocabulary = set(words(passage.text))
             if any(is_near_duplicate(vocabulary, other) for other in seen):
                 continue
             seen.append(vocabulary)
-            start, end = best_sentence(candidate, {stem(term) for term in terms}) \
-                if len(candidate.row.sentences) else (passage.start, passage.end)
+            start, end = best_sentence(candidate, wanted) if len(passage.sentences) else (passage.start, passage.end)
             hits.append(Hit(
                 rank=len(hits) + 1,
                 score=round(candidate.score, 6),

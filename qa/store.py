@@ -63,24 +63,15 @@ CREATE TABLE IF NOT EXISTS turns (
 
 
 @dataclass
-class StoredPassage:
+class ScoringRow:
+    """A candidate passage: what the ranker scores and the citation it becomes."""
     id: int
     document_id: str
-    index: int
-    start: int
-    end: int
-    text: str
     title: str
     source: str
-
-
-@dataclass
-class ScoringRow:
-    """What the ranker needs of a candidate passage."""
-    id: int
-    document_id: str
-    title: str
-    start: int
+    index: int  # position in its document
+    start: int  # character offsets into the document's text
+    end: int
     text: str
     vector: np.ndarray
     sentences: np.ndarray  # (n, 2) document offsets
@@ -250,31 +241,22 @@ class Store(Database):
 
     # -- passages -----------------------------------------------------------------------------------
 
-    def passages(self, ids: list[int]) -> dict[int, StoredPassage]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            "SELECT p.id, p.document_id, p.idx, p.start, p.end, p.text, d.title, d.source FROM passages p "
-            f"JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})", [int(i) for i in ids]
-        )
-        return {row[0]: StoredPassage(*row) for row in rows}
-
     def scoring_rows(self, ids: list[int], dimension: int) -> list[ScoringRow]:
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            "SELECT p.id, p.document_id, d.title, p.start, p.text, p.vector, p.sentences, p.sentence_vectors "
+            "SELECT p.id, p.document_id, d.title, d.source, p.idx, p.start, p.end, p.text, p.vector, p.sentences, "
+            "p.sentence_vectors "
             f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
             [int(i) for i in ids]).fetchall()
         # One conversion per column for all rows (a question reads ~100 rows), then views per row.
-        vectors = np.frombuffer(b"".join(row[5] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
-        spans = np.frombuffer(b"".join(row[6] for row in rows), dtype=np.int32).reshape(-1, 2)
-        sentence_vectors = np.frombuffer(b"".join(row[7] for row in rows), dtype=np.float32).reshape(-1, dimension)
-        ends = np.cumsum([len(row[6]) // 8 for row in rows]).tolist()
-        return [ScoringRow(row[0], row[1], row[2], row[3], row[4], vectors[i], spans[end - len(row[6]) // 8 : end],
-                           sentence_vectors[end - len(row[6]) // 8 : end])
+        vectors = np.frombuffer(b"".join(row[8] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
+        spans = np.frombuffer(b"".join(row[9] for row in rows), dtype=np.int32).reshape(-1, 2)
+        sentence_vectors = np.frombuffer(b"".join(row[10] for row in rows), dtype=np.float32).reshape(-1, dimension)
+        ends = np.cumsum([len(row[9]) // 8 for row in rows]).tolist()
+        return [ScoringRow(*row[:8], vectors[i], spans[end - len(row[9]) // 8 : end],
+                           sentence_vectors[end - len(row[9]) // 8 : end])
                 for i, (row, end) in enumerate(zip(rows, ends))]
 
     @contextmanager
