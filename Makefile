@@ -20,7 +20,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	# Debian packages the tests drive: Chromium (browser tests) and Tesseract (OCR of scanned PDF pages).
+	(command -v chromium && command -v tesseract) >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium tesseract-ocr >/dev/null)
 	touch $@
 
 install: $(VENV)/.installed

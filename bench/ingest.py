@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.documents import read_paths  # noqa: E402
+from qa.readers import read_paths  # noqa: E402
 from qa.embedding import bundled_model_path  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.ingest import ingest  # noqa: E402

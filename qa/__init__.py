@@ -1,5 +1,6 @@
 """qa: question answering over your articles, answered with cited passages."""
-from qa.documents import Document, read_document, read_paths
+from qa.documents import Document
+from qa.readers import read_document, read_paths
 from qa.chunking import Passage, split_passages
 from qa.errors import QAError
 

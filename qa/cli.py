@@ -69,7 +69,7 @@ def main() -> None:
 @backend_option
 @friendly_errors
 def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, index_dir: str, model: str | None) -> None:
-    """Read .txt, .md and .html files (folders recursively) into the index."""
+    """Read text, Markdown, HTML, PDF, Word and PowerPoint files (folders recursively) into the index."""
     from qa.index import Index
     from qa.ingest import ingest as run_ingest
 

@@ -1,22 +1,16 @@
-"""Reading articles: .txt / .md / .html files -> Document (id, title, source, text, hash).
+"""The Document: id, title, source, text, hash, and for paged formats its pages and line boxes.
 
 A document's `text` is the cleaned text that every citation offset indexes into. Cleaning keeps the
 article and drops what a reader would skip: paragraphs repeated within the document (kept once) and
 page furniture such as "Subscribe", "View Comments" or the comment box's username prompts.
+The readers that turn each file format into a Document live in qa/readers/.
 """
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator
+from dataclasses import dataclass, field
 
-from qa.errors import UnsupportedFile
-
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
-HTML_SUFFIXES = {".html", ".htm"}
-SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
 MAX_TITLE_CHARS = 200
 
 # Whole lines that are site chrome, not article: buttons, account prompts, comment boxes.
@@ -50,12 +44,54 @@ CONTROL_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass
+class Page:
+    """One physical page (a slide, for a presentation): its text is document.text[start:end]."""
+    number: int  # 1-based physical page, as a PDF viewer counts them
+    start: int
+    end: int
+    width: float = 0.0  # in PDF points (1/72 inch); 0 for formats without page geometry
+    height: float = 0.0
+    read_by: str = "text"  # "text" (its text layer), "ocr", or "none" when nothing could be read
+    problem: str | None = None  # why the page has no text, for the ingest report and the API
+
+
+@dataclass
+class Box:
+    """Where a stretch of document.text stands on its page: a line (or part of one) of a PDF.
+    Coordinates in PDF points from the page's top-left corner, y growing downward."""
+    start: int
+    end: int
+    page: int
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+@dataclass
+class Section:
+    """A heading and where its section starts in document.text (Word headings), so a citation can
+    name the section it quotes."""
+    start: int
+    title: str
+
+
+@dataclass
 class Document:
     id: str
     title: str
     source: str
     text: str
     hash: str
+    type: str = "txt"  # the format it was read from: txt, md, html, pdf, docx, pptx
+    pages: list[Page] = field(default_factory=list)  # empty for documents without pages
+    boxes: list[Box] = field(default_factory=list)  # line boxes, for formats with page geometry (PDF)
+    sections: list[Section] = field(default_factory=list)  # headings, in order (Word)
+    original: bytes | None = None  # the file as given, kept for page previews (PDF)
+
+    @property
+    def unread_pages(self) -> list[Page]:
+        return [page for page in self.pages if page.problem]
 
 
 def document_id(source: str) -> str:
@@ -63,44 +99,19 @@ def document_id(source: str) -> str:
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
 
-def make_document(raw_text: str, source: str, title: str | None = None) -> Document:
+def make_document(raw_text: str, source: str, title: str | None = None, type: str = "txt") -> Document:
     """Clean raw text into a Document. The title defaults to the first line."""
-    text = clean_text(raw_text)
+    return finish_document(clean_text(raw_text), source, title, type=type)
+
+
+def finish_document(text: str, source: str, title: str | None = None, **fields) -> Document:
+    """A Document for text that is already clean (a paged reader cleans as it goes, so that its page
+    offsets and boxes index into the final text). The title defaults to the first line."""
     if not title:
         title = next((line.strip() for line in text.split("\n") if line.strip()), "") or source
-    title = title.strip().lstrip("#").strip()[:MAX_TITLE_CHARS] or source
+    title = " ".join(title.strip().lstrip("#").split())[:MAX_TITLE_CHARS] or source
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return Document(id=document_id(source), title=title, source=source, text=text, hash=digest)
-
-
-def read_document(path: Path, source: str | None = None) -> Document:
-    """Read one file. `source` is how citations name it (default: the file name)."""
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise UnsupportedFile(f"{path}: unsupported file type {suffix or '(none)'}; use .txt, .md or .html")
-    return parse_bytes(path.read_bytes(), suffix, source or path.name)
-
-
-def parse_bytes(data: bytes, suffix: str, source: str) -> Document:
-    """Turn a file's bytes into a Document; `suffix` picks the reader (.txt/.md/.html)."""
-    raw = decode(data)
-    if suffix.lower() in HTML_SUFFIXES:
-        return parse_html(raw, source)
-    return make_document(raw, source)
-
-
-def parse_html(html: str, source: str) -> Document:
-    """Reduce a web page to its main text with trafilatura; fall back to all visible text."""
-    import trafilatura  # imported here: slow to import and only needed for HTML
-
-    extracted = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True
-    ) if html.strip() else None
-    text = (extracted.text if extracted else "") or ""
-    title = extracted.title if extracted else None
-    if not text.strip():
-        text = trafilatura.html2txt(html) if html.strip() else ""
-    return make_document(text, source, title=title)
+    return Document(id=document_id(source), title=title, source=source, text=text, hash=digest, **fields)
 
 
 def decode(data: bytes) -> str:
@@ -143,28 +154,3 @@ def is_furniture(line: str) -> bool:
     if FURNITURE_LINE.match(line):
         return True
     return len(line) <= FURNITURE_SENTENCE_MAX_CHARS and bool(FURNITURE_SENTENCE.search(line))
-
-
-def iter_files(paths: list[Path]) -> Iterator[tuple[Path, str]]:
-    """Yield (file, source) for every supported file under the given files and folders.
-
-    The source is the path relative to the folder given (the file name for a file argument), in
-    sorted order so ingest is deterministic. Hidden files and folders are skipped.
-    """
-    for root in paths:
-        if root.is_file():
-            yield root, root.name
-        elif root.is_dir():
-            for path in sorted(root.rglob("*")):
-                relative = path.relative_to(root)
-                if any(part.startswith(".") for part in relative.parts):
-                    continue
-                if path.is_file() and path.suffix.lower() in SUFFIXES:
-                    yield path, relative.as_posix()
-        else:
-            raise FileNotFoundError(f"{root}: no such file or folder")
-
-
-def read_paths(paths: list[Path]) -> Iterator[Document]:
-    for path, source in iter_files(paths):
-        yield read_document(path, source)

@@ -60,6 +60,13 @@ class UnsupportedFile(BadRequest):
     code = "unsupported_file"
 
 
+class UnreadableFile(QAError):
+    """A file of a supported type that cannot be read: encrypted, damaged, truncated, too large
+    once unpacked, or too slow to parse. The message names the file and the reason."""
+    status_code = 422
+    code = "unreadable_file"
+
+
 class UnsupportedMediaType(QAError):
     status_code = 415
     code = "unsupported_media_type"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from qa.documents import Document, iter_files, read_document
+from qa.documents import Document
+from qa.readers import iter_files, read_document
 from qa.errors import QAError
 from qa.index import Index
 

@@ -21,6 +21,7 @@ ERROR_MEANINGS = {
     404: "Nothing has this id.",
     413: "The body is larger than the limit.",
     415: "The body has the wrong content type.",
+    422: "The file is of a supported type but cannot be read (encrypted, damaged, too large unpacked).",
     503: "The index is not built yet.",
 }
 

@@ -11,6 +11,7 @@ from flask import current_app
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from qa.errors import BadRequest, EmptyQuestion
+from qa.readers import supported
 
 # -- requests ---------------------------------------------------------------------------------------
 
@@ -48,7 +49,7 @@ class AddDocumentRequest(BaseModel):
 UPLOAD_FORM_SCHEMA = {
     "type": "object",
     "properties": {"file": {"type": "string", "format": "binary",
-                            "description": "A .txt, .md or .html file; its name becomes the source."}},
+                            "description": f"A {supported()} file; its name becomes the source."}},
     "required": ["file"],
 }
 

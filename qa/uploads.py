@@ -6,12 +6,12 @@ It is still cleaned, so that a listing never shows "../../etc/passwd" or control
 from __future__ import annotations
 
 import re
-from pathlib import PurePath
 
 from werkzeug.datastructures import FileStorage
 
-from qa.documents import CONTROL_CHARS, SUFFIXES, Document, make_document, parse_bytes
-from qa.errors import BadRequest, UnsupportedFile, UploadTooLarge
+from qa.documents import CONTROL_CHARS, Document, make_document
+from qa.readers import format_for, parse_bytes
+from qa.errors import BadRequest, UploadTooLarge
 
 MAX_SOURCE_CHARS = 200
 DRIVE = re.compile(r"^[A-Za-z]:$")  # "C:" in "C:\Windows\win.ini"
@@ -37,13 +37,11 @@ def from_json(text: str, source: str, title: str | None) -> Document:
 
 def from_file(upload: FileStorage, max_bytes: int) -> Document:
     source = clean_source(upload.filename or "")
-    suffix = PurePath(source).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise UnsupportedFile(f"{source}: unsupported file type {suffix or '(none)'}; send a .txt, .md or .html file.")
+    format_for(source)  # an unsupported type is refused before its bytes are read
     data = upload.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise UploadTooLarge(f"The file is larger than the limit of {max_bytes} bytes (UPLOAD_MAX_BYTES).")
-    return checked(parse_bytes(data, suffix, source))
+    return checked(parse_bytes(data, source, source))
 
 
 def checked(document: Document) -> Document:

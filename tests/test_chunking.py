@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.chunking import sentence_spans, split_passages
-from qa.documents import iter_files, make_document, read_document
+from qa.documents import make_document
+from qa.readers import iter_files, read_document
 from qa.index import Index
 from tests.conftest import EVAL, SEEDS
 

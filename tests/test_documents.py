@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.documents import clean_text, decode, iter_files, parse_bytes, read_document
+from qa.documents import clean_text, decode
+from qa.readers import iter_files, parse_bytes, read_document
 from qa.errors import UnsupportedFile
 from tests.conftest import SEEDS
 
@@ -57,7 +58,7 @@ def test_sources_are_relative_to_the_folder_given(tmp_path):
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "deep.md").write_text("# Deep\n\nText.")
     (tmp_path / "top.txt").write_text("Top\n\nText.")
-    (tmp_path / "skip.pdf").write_bytes(b"%PDF")
+    (tmp_path / "skip.exe").write_bytes(b"MZ")
     (tmp_path / ".hidden.txt").write_text("secret")
     found = {source for _, source in iter_files([tmp_path])}
     assert found == {"a/b/deep.md", "top.txt"}
@@ -87,7 +88,7 @@ def test_mis_decoded_text_is_kept_as_the_source_has_it():
 
 
 def test_unsupported_file_is_refused_clearly(tmp_path):
-    path = tmp_path / "report.pdf"
+    path = tmp_path / "report.xlsx"
     path.write_bytes(b"%PDF-1.4")
-    with pytest.raises(UnsupportedFile, match="unsupported file type .pdf"):
+    with pytest.raises(UnsupportedFile, match="unsupported file type .xlsx"):
         read_document(path)

@@ -18,7 +18,8 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
                                  response_schema_conformance, status_code_conformance)
 
 from qa.app import create_app
-from qa.documents import make_document, parse_bytes
+from qa.documents import make_document
+from qa.readers import parse_bytes
 from qa.index import Index
 from tests.conftest import API_TOKEN
 
