@@ -1,9 +1,12 @@
 """Retrieval quality on an eval set: hit@1, hit@5, MRR@10 and passage length.
 
 An eval set is a folder with `corpus/` (the articles) and `questions.jsonl`, one question a line:
-{"id", "question", "answers": [...], "source": "<path under corpus/>", "answerable": true}.
+{"id", "question", "answers": [...], "source": "<path under corpus/>", "answerable": true} and, for
+paged documents, "pages": [int, ...] (1-based physical pages where the evidence is).
 A question is answered at rank r when the passage at rank r comes from `source` and contains one of
-the answers, compared case-insensitively with white space folded.
+the answers, compared case-insensitively with white space folded, and, where the question lists
+pages, the passage's cited pages include one of them (an answer string found on the wrong page is
+a coincidence, not the evidence).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ class Question:
     question: str
     answers: list[str]
     source: str
+    pages: list[int] | None = None  # gold 1-based physical pages, for paged documents
 
 
 @dataclass
@@ -49,18 +53,37 @@ def load_questions(set_dir: Path) -> list[Question]:
     path = Path(set_dir) / "questions.jsonl"
     with path.open(encoding="utf-8") as lines:
         rows = [json.loads(line) for line in lines if line.strip()]
-    return [Question(r["id"], r["question"], r["answers"], r["source"]) for r in rows if r.get("answerable", True)]
+    return [Question(r["id"], r["question"], r["answers"], r["source"], r.get("pages") or None)
+            for r in rows if r.get("answerable", True)]
 
 
 def fold(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+def cited_pages(citation: object) -> tuple[int, int] | None:
+    """The [first, last] pages a citation names: its `pages`, else its single `page`, else None."""
+    pages = getattr(citation, "pages", None)
+    if pages:
+        return int(pages[0]), int(pages[-1])
+    page = getattr(citation, "page", None)
+    return (int(page), int(page)) if page is not None else None
+
+
+def on_gold_page(citation: object, question: Question) -> bool:
+    """True when the question names no pages, or the citation's pages include one of them."""
+    if not question.pages:
+        return True
+    cited = cited_pages(citation)
+    return cited is not None and any(cited[0] <= page <= cited[1] for page in question.pages)
+
+
 def answer_rank(answer: Answer, question: Question) -> int | None:
     """The first rank (1-based) whose passage answers the question, per the scorer above."""
     wanted = [fold(a) for a in question.answers]
     for hit in answer.passages:
-        if hit.citation.source == question.source and any(w in fold(hit.text) for w in wanted):
+        if (hit.citation.source == question.source and any(w in fold(hit.text) for w in wanted)
+                and on_gold_page(hit.citation, question)):
             return hit.rank
     return None
 
@@ -107,8 +130,9 @@ def evaluate(index: Index, questions: list[Question], retriever: str = "hybrid",
         returned += len(answer.passages)
         if rank != 1:
             misses.append({"id": question.id, "question": question.question, "answers": question.answers,
-                           "source": question.source, "rank": rank,
-                           "returned": [{"source": h.citation.source, "text": h.text} for h in answer.passages[:3]]})
+                           "source": question.source, "pages": question.pages, "rank": rank,
+                           "returned": [{"source": h.citation.source, "pages": cited_pages(h.citation),
+                                         "text": h.text} for h in answer.passages[:3]]})
     n = max(len(questions), 1)
     return EvalResult(set_name, retriever, len(questions), round(hit1 / n, 4), round(hit5 / n, 4),
                       round(reciprocal / n, 4), round(chars / max(returned, 1), 1),
