@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import unicodedata
 
 import snowballstemmer
@@ -22,7 +23,7 @@ would you your yours yourself yourselves s t don shouldn
 
 WORD = re.compile(r"\w+", re.UNICODE)
 COMBINING = re.compile(r"[\u0300-\u036f]+")
-_porter = snowballstemmer.stemmer("porter")
+_local = threading.local()
 
 
 def words(text: str) -> list[str]:
@@ -39,6 +40,15 @@ def query_terms(question: str) -> list[str]:
     return content or found
 
 
+def stemmer():
+    """This thread's Porter stemmer. snowballstemmer hands out PyStemmer's C stemmer, which keeps
+    state between calls and must not be called from two threads at once; requests run on many."""
+    found = getattr(_local, "stemmer", None)
+    if found is None:
+        found = _local.stemmer = snowballstemmer.stemmer("porter")
+    return found
+
+
 @functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    return _porter.stemWord(word)
+    return stemmer().stemWord(word)
