@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from io import BytesIO
 
+import docx
+
 from qa.documents import CONTROL_CHARS, Document, Section, finish_document
 from qa.readers.office import check_package, unreadable_on_error
 
@@ -50,8 +52,6 @@ class Block:
 def read(data: bytes, source: str) -> Document:
     check_package(data, source, ".docx")
     with unreadable_on_error(source, ".docx"):
-        import docx  # imported here: slow to import and only needed for Word files
-
         word = docx.Document(BytesIO(data))
         blocks = list(Body(word).blocks(word.element.body))
         core_title = (word.core_properties.title or "").strip()
