@@ -5,20 +5,37 @@ Response models forbid extra fields, so a field added to a response without its 
 tests instead of going undocumented."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from flask import current_app
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
 
 from qa.errors import BadRequest, EmptyQuestion
 from qa.readers import supported
 
 # -- requests ---------------------------------------------------------------------------------------
 
+# JSON may escape half of a UTF-16 pair ("\ud800"); Python keeps it as a lone surrogate, which
+# cannot be encoded as UTF-8 and so cannot reach the tokenizer, SQLite or a JSON answer.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
-class AskRequest(BaseModel):
-    """A question, optionally continuing a conversation."""
+
+class Request(BaseModel):
+    """A request body: every string field must be text that UTF-8 can encode."""
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def encodable(cls, value, info: ValidationInfo):
+        if isinstance(value, str) and LONE_SURROGATE.search(value):
+            raise BadRequest(f"{info.field_name}: holds a lone surrogate (an escape such as \\ud800 without its "
+                             "pair), which is not text; send valid Unicode.")
+        return value
+
+
+class AskRequest(Request):
+    """A question, optionally continuing a conversation."""
 
     question: StrictStr
     top_k: Annotated[StrictInt, Field(ge=1, le=50)] = 5
@@ -35,10 +52,9 @@ class AskRequest(BaseModel):
         return question.strip()
 
 
-class AddDocumentRequest(BaseModel):
+class AddDocumentRequest(Request):
     """A document sent as JSON. `source` names it in citations (a label, never a file path);
     a document with the same source is replaced. The title defaults to the text's first line."""
-    model_config = ConfigDict(extra="ignore")
 
     text: Annotated[StrictStr, Field(min_length=1)]
     source: Annotated[StrictStr, Field(min_length=1, max_length=500)]

@@ -127,6 +127,26 @@ def test_null_bytes_in_json_fields(write_client, authorized):
     assert asked.status_code in (200, 400) and asked.is_json
 
 
+@pytest.mark.parametrize("path, field, body", [
+    ("/api/ask", "question", '{"question": "\\ud800"}'),
+    ("/api/ask", "question", '{"question": "What did Hegseth say \\udfff?"}'),
+    ("/api/ask", "conversation_id", '{"question": "Hegseth", "conversation_id": "\\udbff"}'),
+    ("/api/documents", "text", '{"text": "Herons \\ud800 fish.", "source": "h.txt"}'),
+    ("/api/documents", "source", '{"text": "Herons fish.", "source": "h\\udc00.txt"}'),
+    ("/api/documents", "title", '{"text": "Herons fish.", "source": "h.txt", "title": "\\ud83d"}'),
+])
+def test_a_lone_surrogate_in_any_string_field_is_400_naming_the_field(write_client, authorized, path, field, body):
+    """JSON can escape half a UTF-16 pair; it is not text UTF-8 can hold (was a 500 for the question)."""
+    response = write_client.post(path, data=body, content_type="application/json", headers=authorized)
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"]["message"].startswith(f"{field}:")
+
+
+def test_a_surrogate_pair_is_just_an_emoji(client):
+    response = client.post("/api/ask", data='{"question": "Hegseth \\ud83d\\ude00"}', content_type="application/json")
+    assert response.status_code == 200 and response.get_json()["question"] == "Hegseth \U0001F600"
+
+
 @pytest.mark.parametrize("path", ["/api/ask", "/api/documents"])
 @pytest.mark.parametrize("depth", [1_000, 100_000, 400_000])
 def test_giant_json_nesting_is_400_not_a_crash(write_client, authorized, path, depth):
