@@ -23,10 +23,10 @@ ENVELOPE_BYTES = 64 * 1024  # multipart headers around an uploaded file
 
 
 def route(method: str, rule: str, summary: str, access: str, body: dict | None = None,
-          responses: dict | None = None, errors: tuple[int, ...] = ()):
+          responses: dict | None = None, errors: tuple[int, ...] = (), media_type: str = "application/json"):
     def register(view):
         ROUTES.append(Route(method, rule, f"{bp.name}.{view.__name__}", summary, access, body or {},
-                            responses or {}, errors))
+                            responses or {}, errors, media_type))
         return bp.route(rule, methods=[method])(view)
     return register
 
@@ -92,7 +92,7 @@ def documents():
 
 @route("POST", "/documents", "Add a document (a file upload or JSON); one with the same source is replaced.",
        "write", body={"multipart/form-data": UPLOAD_FORM_SCHEMA, "application/json": AddDocumentRequest},
-       responses={201: DocumentSummary}, errors=(400, 413, 415, 503))
+       responses={201: DocumentSummary}, errors=(400, 413, 415, 422, 503))
 def add_document():
     limit = current_app.config["UPLOAD_MAX_BYTES"]
     if request.mimetype == "multipart/form-data":
@@ -111,6 +111,14 @@ def add_document():
        responses={200: DocumentDetail}, errors=(404, 503))
 def document(document_id: str):
     return jsonify(service().document(document_id))
+
+
+@route("GET", "/documents/<document_id>/pages/<int:number>.png", "A page of a PDF as an image (citation boxes "
+       "are in PDF points: scale by the image's width over the page's width).", "read",
+       responses={200: {"type": "string", "format": "binary"}}, media_type="image/png", errors=(404, 422, 503))
+def page_image(document_id: str, number: int):
+    image = service().page_image(document_id, number)
+    return image, 200, {"Content-Type": "image/png", "Cache-Control": "private, max-age=3600"}
 
 
 @route("DELETE", "/documents/<document_id>", "Remove a document.", "write",

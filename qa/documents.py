@@ -7,6 +7,7 @@ The readers that turn each file format into a Document live in qa/readers/.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -92,6 +93,24 @@ class Document:
     @property
     def unread_pages(self) -> list[Page]:
         return [page for page in self.pages if page.problem]
+
+    def page_spans(self, ranges: list[tuple[int, int]]) -> list[tuple[int, int] | None]:
+        """The first and last page each text[start:end] touches; None for a document without pages.
+        A range that only touches the separator between pages counts on the page before.
+
+        Example: pages 1 = [0, 100), 2 = [102, 180): (90, 120) -> (1, 2); (150, 160) -> (2, 2)."""
+        pages = [page for page in self.pages if page.end > page.start] or self.pages[:1]
+        if not pages:
+            return [None] * len(ranges)
+        starts = [page.start for page in pages]
+        ends = [page.end for page in pages]
+        spans = []
+        for start, end in ranges:
+            first = max(bisect.bisect_right(ends, start), 0)  # first page ending after start
+            last = max(bisect.bisect_left(starts, end) - 1, 0)  # last page starting before end
+            first = min(first, last, len(pages) - 1)
+            spans.append((pages[first].number, pages[last].number))
+        return spans
 
 
 def document_id(source: str) -> str:

@@ -31,6 +31,10 @@ class DocumentNotFound(NotFound):
     code = "document_not_found"
 
 
+class PageNotFound(NotFound):
+    code = "page_not_found"
+
+
 class ConversationNotFound(NotFound):
     code = "conversation_not_found"
 

@@ -6,6 +6,7 @@
       lexical.npz            BM25 postings of the passages' words, and the generation they were built at (derived)
       meta.json              format version, model, dimension, and the generation vectors.faiss was built at
       conversations.sqlite3  the API's conversations (qa/service.py)
+      originals/, previews/  PDFs as given, and their rendered pages (qa/previews.py)
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from qa.documents import Document
 from qa.embedding import Embedder, load_embedder, model_name
 from qa.errors import IndexNotBuilt, ModelMismatch
 from qa.lexical import LexicalIndex
+from qa.previews import Previews
 from qa.store import Change, Store
 from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
 
@@ -65,6 +67,7 @@ class Index:
         self._lock = threading.RLock()
         self._lexical: LexicalIndex | None = None
         self._lexical_generation = -1
+        self.previews = Previews(self.folder)
 
     # -- the model --------------------------------------------------------------------------------
 
@@ -141,6 +144,7 @@ class Index:
         """Write a document and bring FAISS in step, with no search in between: a question never
         sees SQLite ahead of FAISS (which would make it rebuild FAISS) nor a half-updated FAISS."""
         with self._lock:
+            self.previews.keep(document)  # before the row that points at it
             change = self.store.replace_document(document, passages, vectors, sentence_vectors)
             self.apply(change)
             return change
@@ -149,6 +153,7 @@ class Index:
         with self._lock:
             change = self.store.remove_document(document_id)
             self.apply(change)
+            self.previews.forget(document_id)
             return change
 
     def search(self, query, k: int) -> list[tuple[int, float]]:

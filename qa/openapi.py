@@ -13,6 +13,7 @@ from qa.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
 FLASK_PARAMETER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+TYPED_PARAMETER = re.compile(r"<(?:([a-z]+):)?([a-z_]+)>")  # Flask's converter, then the name
 
 ERROR_MEANINGS = {
     400: "The request is malformed or a field is invalid.",
@@ -37,6 +38,7 @@ class Route:
     body: dict[str, type[BaseModel] | dict] = field(default_factory=dict)  # content type -> model or schema
     responses: dict[int, type[BaseModel] | dict | None] = field(default_factory=dict)  # success status -> model
     errors: tuple[int, ...] = ()
+    media_type: str = "application/json"  # of the success response
 
     @property
     def path(self) -> str:
@@ -74,17 +76,18 @@ def document(routes: list[Route]) -> dict:
 
 def operation(route: Route) -> dict:
     found: dict = {"operationId": route.endpoint, "summary": route.summary}
-    parameters = FLASK_PARAMETER.findall(route.rule)
+    parameters = TYPED_PARAMETER.findall(route.rule)
     if parameters:
-        found["parameters"] = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                               for name in parameters]
+        found["parameters"] = [{"name": name, "in": "path", "required": True,
+                                "schema": {"type": "integer" if converter == "int" else "string"}}
+                               for converter, name in parameters]
     if route.body:
         found["requestBody"] = {"required": True, "content": {
             content_type: {"schema": schema_of(model)} for content_type, model in route.body.items()}}
     found["responses"] = {}
     for status, model in route.responses.items():
         found["responses"][str(status)] = {"description": "Success."} | (
-            {"content": {"application/json": {"schema": schema_of(model)}}} if model else {})
+            {"content": {route.media_type: {"schema": schema_of(model)}}} if model else {})
     for status in route.all_errors:
         found["responses"][str(status)] = {"description": ERROR_MEANINGS[status],
                                            "content": {"application/json": {"schema": schema_of(ErrorResponse)}}}

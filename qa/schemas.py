@@ -81,6 +81,14 @@ class Span(Response):
     end: int
 
 
+class Box(Response):
+    page: int
+    x0: float = Field(description="PDF points from the page's left edge.")
+    y0: float = Field(description="PDF points from the page's top edge (y grows downward).")
+    x1: float
+    y1: float
+
+
 class Citation(Response):
     document_id: str
     title: str
@@ -88,6 +96,14 @@ class Citation(Response):
     passage: int = Field(description="The passage's position in its document.")
     start: int = Field(description="Character offset of the passage in the document's text.")
     end: int
+    page: int | None = Field(description="The first page the passage is on (1-based physical page; the slide "
+                                         "of a presentation); null for documents without pages.")
+    pages: list[int] | None = Field(description="[first, last] page the passage spans; null without pages.")
+    section: str | None = Field(description="The heading the passage falls under (Word documents).")
+    document_hash: str = Field(description="SHA-256 of the document's text when quoted: a changed document "
+                                           "has a new hash under the same id.")
+    boxes: list[Box] = Field(description="The passage's rectangles on its pages, one per line (PDF only), "
+                                         "to draw over GET /api/documents/{id}/pages/{n}.png.")
 
 
 class Passage(Response):
@@ -115,16 +131,41 @@ class Conversation(Response):
     turns: list[Turn]
 
 
+class UnreadPage(Response):
+    number: int
+    problem: str = Field(description="Why the page gave no text, and what would read it.")
+
+
+class Page(Response):
+    number: int = Field(description="1-based physical page (the slide of a presentation).")
+    start: int = Field(description="The page's text is text[start:end].")
+    end: int
+    width: float = Field(description="In PDF points; 0 when the format has no page geometry.")
+    height: float
+    read_by: str = Field(description="text (its text layer), ocr, or none.")
+    problem: str | None
+
+
+class Section(Response):
+    start: int = Field(description="Offset of the heading in the text.")
+    title: str
+
+
 class DocumentSummary(Response):
     id: str
     title: str
     source: str
     passages: int
     hash: str = Field(description="SHA-256 of the document's cleaned text.")
+    type: str = Field(description="The format it was read from: txt, md, html, pdf, docx or pptx.")
+    page_count: int = Field(description="Pages (slides) it has; 0 for formats without pages.")
+    unread_pages: list[UnreadPage] = Field(description="Pages that gave no text (e.g. scanned, without OCR).")
 
 
 class DocumentDetail(DocumentSummary):
     text: str = Field(description="The cleaned text that citation offsets index into.")
+    pages: list[Page]
+    sections: list[Section]
 
 
 class DocumentList(Response):

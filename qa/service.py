@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from qa.conversation import Topic
 from qa.documents import Document
-from qa.errors import BadRequest, ConversationNotFound, DocumentNotFound
+from qa.errors import BadRequest, ConversationNotFound, DocumentNotFound, PageNotFound
 from qa.index import Index
 from qa.ingest import add_documents
 from qa.search import Answer, Searcher, clean_question
@@ -96,13 +96,21 @@ class Service:
             raise DocumentNotFound(f"No document has the id {document_id!r}.")
         return found
 
+    def page_image(self, document_id: str, number: int) -> bytes:
+        """A PDF page as PNG (rendered once, then cached beside the index)."""
+        found = self.document(document_id)
+        if not 1 <= number <= found["page_count"] or found["type"] != "pdf":
+            raise PageNotFound(f"Document {document_id!r} has no page image {number} "
+                               f"({found['type']}, {found['page_count']} pages; only PDF pages are rendered).")
+        return self.index.previews.page(document_id, found["hash"], number)
+
     def add_document(self, document: Document) -> dict:
         """Store a document read from an upload (replacing one with the same source); the next
         question sees it. Returns its summary (no text)."""
         with self._writing:
             add_documents(self.index, [document])
             stored = self.document(document.id)
-        return {key: value for key, value in stored.items() if key != "text"}
+        return {key: value for key, value in stored.items() if key not in ("text", "pages", "sections")}
 
     def remove_document(self, document_id: str) -> None:
         with self._writing:

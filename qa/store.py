@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -21,7 +21,9 @@ from qa.chunking import Passage
 from qa.documents import Document
 from qa.errors import IndexCorrupt
 
-SCHEMA_VERSION = 3  # 3: BM25 moved out of SQLite (qa/lexical.py), so version 2's FTS5 tables go
+# 3: BM25 moved out of SQLite (qa/lexical.py), so version 2's FTS5 tables go.
+# 4: documents record their type, pages and sections; passages their pages; PDF line boxes.
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,7 +33,10 @@ CREATE TABLE IF NOT EXISTS documents (
     source TEXT NOT NULL UNIQUE,
     hash TEXT NOT NULL,
     text TEXT NOT NULL,
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL,
+    type TEXT NOT NULL DEFAULT 'txt',    -- txt, md, html, pdf, docx, pptx
+    pages TEXT NOT NULL DEFAULT '[]',    -- JSON: [{number, start, end, width, height, read_by, problem}]
+    sections TEXT NOT NULL DEFAULT '[]'  -- JSON: [[start, heading], ...]
 );
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,11 +48,31 @@ CREATE TABLE IF NOT EXISTS passages (
     vector BLOB NOT NULL,            -- float32, the passage's embedding
     sentences BLOB NOT NULL,         -- int32 (start, end) pairs, document offsets of its sentences
     sentence_vectors BLOB NOT NULL,  -- float32, one embedding per sentence
+    page_first INTEGER,              -- the pages the passage spans (NULL for documents without pages)
+    page_last INTEGER,
     UNIQUE (document_id, idx)
 );
+-- Where each line of a PDF stands on its page (PDF points, top-left origin), for citation boxes.
+CREATE TABLE IF NOT EXISTS boxes (
+    document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    page INTEGER NOT NULL,
+    x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS boxes_by_start ON boxes (document_id, start);
 DROP TABLE IF EXISTS passages_vocab;
 DROP TABLE IF EXISTS passages_fts;
 """
+
+# Columns a version-3 database lacks; added in place (the boxes table comes with SCHEMA).
+MIGRATION_COLUMNS = {
+    "documents": ["type TEXT NOT NULL DEFAULT 'txt'", "pages TEXT NOT NULL DEFAULT '[]'",
+                  "sections TEXT NOT NULL DEFAULT '[]'"],
+    "passages": ["page_first INTEGER", "page_last INTEGER"],
+}
+# A longer line than this on one page box is not expected; it bounds the box lookup's index scan.
+MAX_BOX_CHARS = 5000
 
 CONVERSATION_SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, created_at REAL NOT NULL);
@@ -73,6 +98,10 @@ class ScoringRow:
     start: int  # character offsets into the document's text
     end: int
     text: str
+    document_hash: str
+    type: str  # the document's format
+    page_first: int | None
+    page_last: int | None
     vector: np.ndarray
     sentences: np.ndarray  # (n, 2) document offsets
     sentence_vectors: np.ndarray  # (n, dimension)
@@ -148,8 +177,20 @@ class Store(Database):
         super().__init__(path, SCHEMA)
 
     def initialise(self, db: sqlite3.Connection) -> None:
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        db.execute("UPDATE meta SET value = ?1 WHERE key = 'schema' AND value != ?1", (str(SCHEMA_VERSION),))
+        """A new database gets the current schema; an older one is migrated in place; a newer one
+        (written by a later qa) is refused rather than misread."""
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        found = int(row[0]) if row else SCHEMA_VERSION
+        if found > SCHEMA_VERSION:
+            raise IndexCorrupt(f"{self.path} was written by a newer qa (schema {found}; this qa reads up to "
+                               f"{SCHEMA_VERSION}). Upgrade qa, or rebuild the index with `qa ingest` into a new folder.")
+        if found < 4:
+            for table, columns in MIGRATION_COLUMNS.items():
+                present = {info[1] for info in db.execute(f"PRAGMA table_info({table})")}
+                for column in columns:
+                    if column.split()[0] not in present:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
 
     @contextmanager
@@ -182,18 +223,25 @@ class Store(Database):
         with self.write() as db:
             removed = self._delete(db, "source = ?", document.source)
             db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-                (document.id, document.title, document.source, document.hash, document.text, time.time()),
+                "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (document.id, document.title, document.source, document.hash, document.text, time.time(),
+                 document.type, json.dumps([asdict(page) for page in document.pages]),
+                 json.dumps([[section.start, section.title] for section in document.sections])),
             )
+            db.executemany("INSERT INTO boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(document.id, b.start, b.end, b.page, b.x0, b.y0, b.x1, b.y1) for b in document.boxes])
             added = []
-            for passage, vector, sentences in zip(passages, vectors, sentence_vectors):
+            spans = document.page_spans([(passage.start, passage.end) for passage in passages])
+            for passage, vector, sentences, span in zip(passages, vectors, sentence_vectors, spans):
+                first, last = span or (None, None)
                 cursor = db.execute(
-                    "INSERT INTO passages (document_id, idx, start, end, text, vector, sentences, sentence_vectors) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO passages (document_id, idx, start, end, text, vector, sentences, sentence_vectors, "
+                    "page_first, page_last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (document.id, passage.index, passage.start, passage.end, passage.text,
                      np.asarray(vector, dtype=np.float32).tobytes(),
                      np.asarray(passage.sentences, dtype=np.int32).tobytes(),
-                     np.asarray(sentences, dtype=np.float32).tobytes()),
+                     np.asarray(sentences, dtype=np.float32).tobytes(), first, last),
                 )
                 added.append(cursor.lastrowid)
             texts = [(document.title, passage.text) for passage in passages]
@@ -222,17 +270,31 @@ class Store(Database):
 
     def documents(self) -> list[dict]:
         rows = self.db.execute(
-            "SELECT d.id, d.title, d.source, COUNT(p.id), d.hash FROM documents d "
+            "SELECT d.id, d.title, d.source, COUNT(p.id), d.hash, d.type, d.pages FROM documents d "
             "LEFT JOIN passages p ON p.document_id = d.id GROUP BY d.id ORDER BY d.source"
         )
-        return [dict(zip(("id", "title", "source", "passages", "hash"), row)) for row in rows]
+        return [summary(row) for row in rows]
 
     def document(self, document_id: str) -> dict | None:
+        """A document's summary with its text, pages and sections."""
         row = self.db.execute(
-            "SELECT d.id, d.title, d.source, (SELECT COUNT(*) FROM passages WHERE document_id = d.id), d.hash, d.text "
-            "FROM documents d WHERE d.id = ?", (document_id,)
+            "SELECT d.id, d.title, d.source, (SELECT COUNT(*) FROM passages WHERE document_id = d.id), d.hash, "
+            "d.type, d.pages, d.text, d.sections FROM documents d WHERE d.id = ?", (document_id,)
         ).fetchone()
-        return dict(zip(("id", "title", "source", "passages", "hash", "text"), row)) if row else None
+        if row is None:
+            return None
+        return {**summary(row[:7]), "text": row[7], "pages": json.loads(row[6]),
+                "sections": [{"start": start, "title": title} for start, title in json.loads(row[8])]}
+
+    def boxes(self, document_id: str, start: int, end: int) -> list[tuple[int, int, int, float, float, float, float]]:
+        """(start, end, page, x0, y0, x1, y1) of the line boxes overlapping document.text[start:end]."""
+        return self.db.execute(
+            "SELECT start, end, page, x0, y0, x1, y1 FROM boxes WHERE document_id = ? AND start >= ? AND start < ? "
+            "AND end > ? ORDER BY start", (document_id, start - MAX_BOX_CHARS, end, start)).fetchall()
+
+    def sections(self, document_id: str) -> list[tuple[int, str]]:
+        row = self.db.execute("SELECT sections FROM documents WHERE id = ?", (document_id,)).fetchone()
+        return [tuple(section) for section in json.loads(row[0])] if row else []
 
     def counts(self) -> tuple[int, int]:
         documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
@@ -246,17 +308,17 @@ class Store(Database):
             return []
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            "SELECT p.id, p.document_id, d.title, d.source, p.idx, p.start, p.end, p.text, p.vector, p.sentences, "
-            "p.sentence_vectors "
+            "SELECT p.id, p.document_id, d.title, d.source, p.idx, p.start, p.end, p.text, d.hash, d.type, "
+            "p.page_first, p.page_last, p.vector, p.sentences, p.sentence_vectors "
             f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
             [int(i) for i in ids]).fetchall()
         # One conversion per column for all rows (a question reads ~100 rows), then views per row.
-        vectors = np.frombuffer(b"".join(row[8] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
-        spans = np.frombuffer(b"".join(row[9] for row in rows), dtype=np.int32).reshape(-1, 2)
-        sentence_vectors = np.frombuffer(b"".join(row[10] for row in rows), dtype=np.float32).reshape(-1, dimension)
-        ends = np.cumsum([len(row[9]) // 8 for row in rows]).tolist()
-        return [ScoringRow(*row[:8], vectors[i], spans[end - len(row[9]) // 8 : end],
-                           sentence_vectors[end - len(row[9]) // 8 : end])
+        vectors = np.frombuffer(b"".join(row[12] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
+        spans = np.frombuffer(b"".join(row[13] for row in rows), dtype=np.int32).reshape(-1, 2)
+        sentence_vectors = np.frombuffer(b"".join(row[14] for row in rows), dtype=np.float32).reshape(-1, dimension)
+        ends = np.cumsum([len(row[13]) // 8 for row in rows]).tolist()
+        return [ScoringRow(*row[:12], vectors[i], spans[end - len(row[13]) // 8 : end],
+                           sentence_vectors[end - len(row[13]) // 8 : end])
                 for i, (row, end) in enumerate(zip(rows, ends))]
 
     @contextmanager
@@ -282,6 +344,14 @@ class Store(Database):
                                  "ORDER BY p.id")
         while rows := cursor.fetchmany(batch):
             yield [row[0] for row in rows], [(row[1], row[2]) for row in rows]
+
+
+def summary(row: tuple) -> dict:
+    """A documents row (id, title, source, passages, hash, type, pages JSON) -> the API's summary."""
+    pages = json.loads(row[6])
+    unread = [{"number": page["number"], "problem": page["problem"]} for page in pages if page.get("problem")]
+    return {**dict(zip(("id", "title", "source", "passages", "hash", "type"), row[:6])),
+            "page_count": len(pages), "unread_pages": unread}
 
 
 class ConversationStore(Database):

@@ -1,6 +1,8 @@
 """The OpenAPI document matches the Flask routes both ways, and real responses match their models."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import BaseModel
 
@@ -14,7 +16,7 @@ def flask_operations(app) -> set[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        path = rule.rule.replace("<", "{").replace(">", "}")
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
         found |= {(method, path) for method in rule.methods - IGNORED_METHODS}
     return found
 
