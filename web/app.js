@@ -19,6 +19,14 @@ const docTitle = $('#document-title');
 const docMeta = $('#document-meta');
 const docText = $('#document-text');
 const appRoot = $('#app');
+const documentPage = $('#document-page');
+const pageLabel = $('#page-label');
+const pagePrev = $('#page-prev');
+const pageNext = $('#page-next');
+const pageFrame = $('#page-frame');
+const pageImage = $('#page-image');
+const pageBoxes = $('#page-boxes');
+const pageNote = $('#page-note');
 
 let conversationId = loadId();
 // Bumped by "New conversation" so that a late answer to the old one is dropped.
@@ -111,41 +119,102 @@ function renderUser(question) {
   return append(bubble);
 }
 
+// ---- citations -----------------------------------------------------------
+
+// PowerPoint pages are slides; the ask response has no document type, so the file name tells.
+function isSlides(c, type) { return type ? type === 'pptx' : /\.pptx$/i.test(c.source || ''); }
+function isPdf(c, type) {
+  return type === 'pdf' || (Array.isArray(c.boxes) && c.boxes.length > 0)
+    || (!type && /\.pdf$/i.test(c.source || ''));
+}
+
+// Where in its document a citation stands: "page 2", "pages 2–3", "slide 4", or the Word
+// section's heading; '' for a document without pages or sections.
+function whereLabel(c, type) {
+  const unit = isSlides(c, type) ? 'slide' : 'page';
+  const [first, last] = Array.isArray(c.pages) ? c.pages : [c.page, c.page];
+  if (Number.isInteger(first) && Number.isInteger(last) && last > first) return `${unit}s ${first}–${last}`;
+  const page = Number.isInteger(c.page) ? c.page : first;
+  if (Number.isInteger(page)) return `${unit} ${page}`;
+  if (c.section) return `section “${c.section}”`;
+  return '';
+}
+
+// The page a PDF citation opens at: its first page, else the page of its first box.
+function citedPage(c) {
+  if (Number.isInteger(c.page)) return c.page;
+  if (Array.isArray(c.pages) && Number.isInteger(c.pages[0])) return c.pages[0];
+  const box = (c.boxes || [])[0];
+  return box && Number.isInteger(box.page) ? box.page : 1;
+}
+
+// The highlight's offsets relative to the passage text, or null when there is none.
+function highlightRange(p) {
+  const h = p.highlight;
+  if (!h || !(h.end > h.start)) return null;
+  const base = (p.citation && p.citation.start) || 0;
+  return [h.start - base, h.end - base];
+}
+
+// The answer's lead: the top passage's highlighted sentence, quoted as it stands.
+function bestSentence(p) {
+  const range = highlightRange(p);
+  const text = range ? cpSlice(codePoints(p.text), range[0], range[1]) : p.text;
+  return (text || '').trim();
+}
+
 // Passage text with the highlight sentence wrapped in <mark class="highlight">.
 function passageText(p) {
   const box = el('blockquote', 'passage-text');
+  const range = highlightRange(p);
+  if (!range) { box.textContent = p.text || ''; return box; }
   const cps = codePoints(p.text);
-  const base = (p.citation && p.citation.start) || 0;
-  const h = p.highlight;
-  if (!h || h.end <= h.start) { box.textContent = p.text || ''; return box; }
-  const hs = h.start - base, he = h.end - base;
+  const [hs, he] = range;
   box.append(cpSlice(cps, 0, hs), el('mark', 'highlight', cpSlice(cps, hs, he)),
     cpSlice(cps, he, cps.length));
   return box;
 }
 
-function renderPassage(p) {
+function titleOf(c) { return c.title || c.document_id || 'Untitled'; }
+
+// The [n] marker after the quoted answer: opens the source at the passage.
+function citeMarker(p, n) {
+  const c = p.citation || {};
+  const marker = el('button', 'cite-marker', `[${n}]`);
+  marker.type = 'button';
+  const where = whereLabel(c);
+  marker.setAttribute('aria-label', `Source ${n}: ${titleOf(c)}${where ? `, ${where}` : ''} — open`);
+  marker.title = `Open ${titleOf(c)}${where ? `, ${where}` : ''}`;
+  marker.addEventListener('click', () => openDocument(p, marker));
+  return marker;
+}
+
+function renderPassage(p, n) {
   const c = p.citation || {};
   const item = el('li', 'passage');
   const head = el('div', 'passage-head');
-  head.append(el('span', 'passage-rank', `#${p.rank}`),
-    el('h3', 'passage-title', c.title || c.document_id || 'Untitled'));
+  head.append(el('span', 'passage-rank', `[${n}]`), el('h3', 'passage-title', titleOf(c)));
   const score = el('span', 'passage-score',
-    typeof p.score === 'number' ? p.score.toFixed(3) : '—');
+    typeof p.score === 'number' ? `score ${p.score.toFixed(3)}` : '—');
   score.title = 'Relevance score';
   head.append(score);
 
+  const meta = el('p', 'passage-meta');
+  meta.append(sourceNode(c.source, 'passage-source'));
+  const where = whereLabel(c);
+  if (where) meta.append(el('span', 'passage-where', where));
+
   const foot = el('div', 'passage-foot');
-  foot.append(sourceNode(c.source, 'passage-source'));
-  const label = `Open document · passage ${c.passage ?? '?'}`;
+  const label = isPdf(c) && where ? `Open ${where} · passage ${c.passage ?? '?'}`
+    : `Open document · passage ${c.passage ?? '?'}`;
   const cite = el('button', 'cite', label);
   cite.type = 'button';
   // Accessible name starts with the visible label, then says which document.
-  cite.setAttribute('aria-label', `${label} — ${c.title || c.document_id}`);
+  cite.setAttribute('aria-label', `${label} — ${titleOf(c)}`);
   cite.addEventListener('click', () => openDocument(p, cite));
   foot.append(cite);
 
-  item.append(head, passageText(p), foot);
+  item.append(head, meta, passageText(p), foot);
   return item;
 }
 
@@ -166,11 +235,23 @@ function renderAnswer(turn, tookMs) {
 
   if (passages.length === 0) {
     bubble.append(el('p', 'no-passages', 'No matching passages were found.'));
-  } else {
-    const list = el('ol', 'passages');
-    passages.forEach((p) => list.append(renderPassage(p)));
-    bubble.append(list);
+    return append(bubble);
   }
+  // Lead with the best sentence, quoted word for word, and its citation marker.
+  const lead = el('p', 'answer-lead');
+  if (!turn.confident) lead.append(el('span', 'answer-lead-label', 'Closest match: '));
+  lead.append(el('q', 'answer-quote', bestSentence(passages[0])), ' ', citeMarker(passages[0], 1));
+  bubble.append(lead);
+
+  // Then the passages as numbered evidence, unfolded by default.
+  const evidence = el('details', 'evidence');
+  evidence.open = true;
+  evidence.append(el('summary', 'evidence-summary',
+    `Evidence · ${passages.length} passage${passages.length === 1 ? '' : 's'}`));
+  const list = el('ol', 'passages');
+  passages.forEach((p, i) => list.append(renderPassage(p, i + 1)));
+  evidence.append(list);
+  bubble.append(evidence);
   return append(bubble);
 }
 
@@ -276,11 +357,126 @@ function fetchDocument(id) {
   return docCache.get(id);
 }
 
+// ---- page image (PDF citations) ------------------------------------------
+
+// What the page view shows: the document, the citation, and the page number on screen.
+let pageView = null;
+
+function pageInfo(doc, n) { return (doc.pages || []).find((pg) => pg.number === n) || null; }
+
+function pageUrl(doc, n) {
+  return `/api/documents/${encodeURIComponent(doc.id)}/pages/${encodeURIComponent(n)}.png`;
+}
+
+function showPage(n) {
+  const view = pageView;
+  if (!view) return;
+  view.number = n;
+  view.revealBox = true;
+  const count = (view.doc.pages || []).length;
+  const first = citedPage(view.citation);
+  const spans = Array.isArray(view.citation.pages) ? view.citation.pages : [first, first];
+  const cited = n >= spans[0] && n <= spans[1];
+  pageLabel.textContent = `Page ${n}${count ? ` of ${count}` : ''}${cited ? ' · cited' : ''}`;
+  pagePrev.disabled = n <= 1;
+  pageNext.disabled = !count || n >= count;
+  pageBoxes.replaceChildren();
+  pageNote.hidden = true;
+  pageFrame.hidden = false;
+  const boxes = boxesOn(view, n);
+  pageImage.alt = `Page ${n} of ${view.doc.title || 'the document'}`
+    + (boxes.length ? ', the cited passage outlined' : '');
+  const url = pageUrl(view.doc, n);
+  if (pageImage.getAttribute('src') === url && pageImage.complete) {
+    if (pageImage.naturalWidth > 0) pageLoaded(); else pageFailed();
+  } else {
+    pageImage.src = url;
+  }
+}
+
+function boxesOn(view, n) { return (view.citation.boxes || []).filter((b) => b.page === n); }
+
+// Draw the passage's boxes over the image. Boxes are in PDF points from the page's top-left;
+// img.naturalWidth / page.width is the PNG's pixels per point, and the image is shown at
+// clientWidth / naturalWidth of its natural size, so a point is clientWidth / page.width px.
+function drawBoxes() {
+  const view = pageView;
+  pageBoxes.replaceChildren();
+  if (!view || !(pageImage.naturalWidth > 0)) return;
+  const page = pageInfo(view.doc, view.number);
+  if (!page || !(page.width > 0)) return;
+  const pixelsPerPoint = pageImage.naturalWidth / page.width;
+  const shown = pageImage.clientWidth / pageImage.naturalWidth;
+  const scale = pixelsPerPoint * shown;
+  const w = pageImage.clientWidth, h = pageImage.clientHeight;
+  const pad = 2;  // a little air around each line, kept inside the image
+  const clampX = (x) => Math.max(0, Math.min(w, x));
+  const clampY = (y) => Math.max(0, Math.min(h, y));
+  for (const b of boxesOn(view, view.number)) {
+    const x0 = clampX(b.x0 * scale - pad), x1 = clampX(b.x1 * scale + pad);
+    const y0 = clampY(b.y0 * scale - pad), y1 = clampY(b.y1 * scale + pad);
+    if (x1 <= x0 || y1 <= y0) continue;
+    const box = el('div', 'page-box');
+    // CSSOM properties, not a style attribute: allowed under style-src 'self'.
+    box.style.left = `${x0}px`;
+    box.style.top = `${y0}px`;
+    box.style.width = `${x1 - x0}px`;
+    box.style.height = `${y1 - y0}px`;
+    pageBoxes.append(box);
+  }
+}
+
+function pageLoaded() {
+  if (!pageView) return;
+  pageFrame.hidden = false;
+  pageNote.hidden = true;
+  drawBoxes();
+  if (pageView.revealBox) {
+    pageView.revealBox = false;
+    const first = pageBoxes.firstElementChild;
+    if (first) first.scrollIntoView({ block: 'center' }); else documentPage.scrollTop = 0;
+  }
+}
+
+function pageFailed() {
+  if (!pageView) return;
+  pageBoxes.replaceChildren();
+  pageFrame.hidden = true;
+  pageNote.textContent = `The image of page ${pageView.number} is unavailable; the passage is marked in the text.`;
+  pageNote.hidden = false;
+}
+
+pageImage.addEventListener('load', pageLoaded);
+pageImage.addEventListener('error', pageFailed);
+pagePrev.addEventListener('click', () => { if (pageView && pageView.number > 1) showPage(pageView.number - 1); });
+pageNext.addEventListener('click', () => { if (pageView) showPage(pageView.number + 1); });
+// Boxes are placed in pixels: place them again whenever the image's shown size changes.
+if ('ResizeObserver' in window) new ResizeObserver(() => drawBoxes()).observe(pageImage);
+else window.addEventListener('resize', drawBoxes);
+
+function openPage(doc, citation) {
+  pageView = { doc, citation, number: 0, revealBox: true };
+  docView.classList.add('has-page');
+  documentPage.hidden = false;
+  showPage(citedPage(citation));
+}
+
+function closePage() {
+  pageView = null;
+  docView.classList.remove('has-page');
+  documentPage.hidden = true;
+  pageBoxes.replaceChildren();
+  pageImage.removeAttribute('src');
+  pageImage.alt = '';
+  pageNote.hidden = true;
+}
+
 async function openDocument(passage, opener) {
   const c = passage.citation || {};
   const req = ++docRequest;
   docOpener = opener;
-  docTitle.textContent = c.title || c.document_id || 'Document';
+  closePage();
+  docTitle.textContent = titleOf(c);
   docMeta.replaceChildren();
   docText.replaceChildren(el('p', 'loading', 'Loading document…'));
   docText.setAttribute('aria-busy', 'true');
@@ -292,10 +488,13 @@ async function openDocument(passage, opener) {
   try {
     const doc = await fetchDocument(c.document_id);
     if (req !== docRequest || docView.hidden) return;
-    docTitle.textContent = doc.title || c.title || doc.id;
+    docTitle.textContent = doc.title || titleOf(c);
     if (doc.source) docMeta.append(sourceNode(doc.source, 'doc-source'), ' · ');
-    docMeta.append(`Cited passage ${c.passage ?? ''}`);
+    const where = whereLabel(c, doc.type);
+    if (where) docMeta.append(el('span', 'doc-where', where), ' · ');
+    docMeta.append(`cited passage ${c.passage ?? ''}`);
     const cited = renderDocumentText(doc.text || '', c, passage.highlight);
+    if (isPdf(c, doc.type) && (doc.pages || []).length) openPage(doc, c);
     cited.scrollIntoView({ block: 'center' });
   } catch (err) {
     if (req !== docRequest) return;
@@ -310,6 +509,7 @@ async function openDocument(passage, opener) {
 function closeDocument() {
   if (docView.hidden) return;
   docRequest += 1;
+  closePage();
   docView.hidden = true;
   docBackdrop.hidden = true;
   appRoot.inert = false;
