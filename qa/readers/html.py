@@ -1,7 +1,73 @@
-"""A web page -> its main text, by trafilatura (falling back to all visible text)."""
+"""A web page -> its main text, laid out as paragraphs, heading lines, list items and table rows.
+
+Three steps, because no one library does all three well:
+
+1. lxml parses the page and drops chrome found by tag (`nav`, `footer`, `script`), ARIA role,
+   hidden flags and class/id words (navbox, toc, reflist, mw-editsection, breadcrumb, cookie...).
+2. The rest is walked into blocks: a paragraph per `<p>` (or per run of text between `<br><br>`,
+   as older pages write them), one line per heading, list item and table row (cells joined by
+   " | "). The chunker cuts at the blank lines between blocks, so passages stay short.
+3. trafilatura (the well-kept main-text extractor) decides which blocks are the article: a block is
+   kept when trafilatura's text contains most of it. Sections under headings such as "References",
+   "External links" or "See also" are dropped whole. If trafilatura finds nothing, all blocks stay.
+
+Example: `<h2>History<span class="mw-editsection">[edit]</span></h2><p>Founded in 1901.<sup
+class="reference">[1]</sup></p>` -> "History\n\nFounded in 1901."
+"""
 from __future__ import annotations
 
-from qa.documents import Document, decode, make_document
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+from lxml import html as lxml_html
+
+from qa.documents import MAX_TITLE_CHARS, Document, decode, make_document
+
+# Elements that are never article text.
+DROP_TAGS = {
+    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "form",
+    "button", "select", "input", "textarea", "nav", "footer", "aside", "menu", "head", "title", "meta",
+    "link", "map", "audio", "video", "dialog",
+}
+DROP_ROLES = {"navigation", "banner", "contentinfo", "search", "complementary", "menu", "menubar",
+              "toolbar", "dialog", "alertdialog", "tablist", "doc-noteref", "doc-backlink"}
+# Whole class/id words (after splitting on space, "-" and "_" too for the compound ones below).
+CHROME_WORDS = {
+    "nav", "navbar", "navbox", "navigation", "menu", "sidebar", "breadcrumb", "breadcrumbs", "toc",
+    "toclimit", "footer", "reflist", "references", "refbegin", "catlinks", "printfooter", "noprint",
+    "editsection", "cookie", "cookies", "consent", "newsletter", "subscribe", "share", "sharing",
+    "social", "advert", "advertisement", "ads", "sponsored", "related", "comments", "skip", "jump",
+    "masthead", "banner", "popup", "modal", "sronly", "metadata", "ambox", "hatnote", "navigation2",
+}
+# Tokens matched whole (so "mw-editsection" and "reference" in `sup class="reference"` are caught,
+# but "content-references-section" is not split into a false positive).
+CHROME_TOKENS = {
+    "mw-editsection", "mw-jump-link", "mw-navigation", "mw-panel", "mw-head", "mw-indicators",
+    "mw-references-wrap", "reference", "sr-only", "visually-hidden", "screen-reader-text",
+    "vertical-navbox", "site-footer", "site-header", "skip-link", "mbox-small", "sistersitebox",
+}
+# Headings whose whole section is apparatus, not article (lower-cased; "Notes and references" is
+# two of them joined).
+APPARATUS_HEADING = (r"(references?|notes?|footnotes|citations|sources|bibliographic notes|external links?|"
+                     r"see also|further reading|related( \w+){0,3}|navigation menu|(table of )?contents|"
+                     r"share this( \w+)?|comments?|leave a (comment|reply)|about the author|links)")
+CHROME_HEADINGS = re.compile(rf"^{APPARATUS_HEADING}((,| and| &| /) {APPARATUS_HEADING})*$")
+BLOCK_TAGS = {
+    "p", "div", "section", "article", "main", "header", "blockquote", "pre", "ul", "ol", "dl", "dt",
+    "dd", "li", "table", "tr", "td", "th", "thead", "tbody", "tfoot", "caption", "figure",
+    "figcaption", "address", "center", "details", "summary", "hr", "body", "html",
+} | {f"h{n}" for n in range(1, 7)}
+HEADINGS = {f"h{n}": n for n in range(1, 7)}
+EDIT_MARK = re.compile(r"\s*\[\s*edit( source)?\s*\]\s*$", re.IGNORECASE)
+TITLE_SEPARATOR = re.compile(r"\s+(?:[-|\u2013\u2014\u00b7:]{1,2})\s+")
+
+
+@dataclass
+class Block:
+    kind: str  # "heading", "paragraph", "item" (a list item) or "row" (a table row)
+    text: str
+    level: int = 0  # heading level, 1-6
 
 
 def read(data: bytes, source: str) -> Document:
@@ -9,13 +75,282 @@ def read(data: bytes, source: str) -> Document:
 
 
 def parse_html(html: str, source: str) -> Document:
+    if not html.strip():
+        return make_document("", source)
+    try:
+        root = lxml_html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return make_document("", source)
+    title = page_title(root)
+    drop_chrome(root)
+    blocks = drop_apparatus(blocks_of(root))
+    blocks = main_blocks(blocks, root)
+    return make_document(layout(blocks), source, title=title)
+
+
+# -- 1. chrome ----------------------------------------------------------------------------------
+
+def is_chrome(element: etree._Element) -> bool:
+    tag = element.tag
+    if tag in DROP_TAGS:
+        return True
+    if tag == "header" and not any(a.tag in ("article", "main") for a in element.iterancestors()):
+        return not element.xpath(".//h1")  # a page banner, unless it holds the article's headline
+    attrs = element.attrib
+    if "hidden" in attrs or attrs.get("aria-hidden") == "true":
+        return True
+    if attrs.get("role", "").lower() in DROP_ROLES:
+        return True
+    style = attrs.get("style", "").replace(" ", "").lower()
+    if "display:none" in style or "visibility:hidden" in style:
+        return True
+    names = f"{attrs.get('class', '')} {attrs.get('id', '')}".lower().split()
+    if not names:
+        return False
+    if any(name in CHROME_TOKENS for name in names):
+        return True
+    words = {word for name in names for word in re.split(r"[-_]", name)}
+    return bool(words & CHROME_WORDS) and tag not in ("body", "html", "main", "article")
+
+
+def drop_chrome(root: etree._Element) -> None:
+    doomed = [el for el in root.iter() if not isinstance(el.tag, str) or is_chrome(el)]
+    for element in doomed:
+        if element.getparent() is not None:
+            element.drop_tree()  # keeps the element's tail text, which belongs to its parent
+
+
+# -- 2. blocks ----------------------------------------------------------------------------------
+
+def raw_text(element: etree._Element) -> str:
+    """An element's text as written, with <br> and nested blocks as line breaks."""
+    parts: list[str] = [element.text or ""]
+    for child in element:
+        if isinstance(child.tag, str):
+            if child.tag == "br":
+                parts.append("\n")
+            elif child.tag in BLOCK_TAGS:
+                parts += ["\n", raw_text(child), "\n"]
+            else:
+                parts.append(raw_text(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def fold_lines(raw: str) -> str:
+    """HTML white space: runs fold to one space; the line breaks from <br> stay; empty lines go."""
+    lines = (" ".join(line.split()) for line in raw.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def inline_text(element: etree._Element) -> str:
+    return fold_lines(raw_text(element))
+
+
+def has_blocks(element: etree._Element) -> bool:
+    return any(isinstance(el.tag, str) and el.tag in BLOCK_TAGS for el in element.iterdescendants())
+
+
+def blocks_of(root: etree._Element) -> list[Block]:
+    """Walk the tree in reading order into blocks; inline runs become paragraphs."""
+    blocks: list[Block] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        text = fold_lines("".join(run))
+        run.clear()
+        if text:
+            blocks.append(Block("paragraph", text))
+
+    def visit(el: etree._Element) -> None:
+        tag = el.tag
+        if tag in HEADINGS:
+            flush()
+            text = EDIT_MARK.sub("", " ".join(inline_text(el).split()))
+            if text:
+                blocks.append(Block("heading", text, HEADINGS[tag]))
+        elif tag == "table" and not is_layout_table(el):
+            flush()
+            caption = el.find("caption")
+            if caption is not None and inline_text(caption):
+                blocks.append(Block("paragraph", " ".join(inline_text(caption).split())))
+            for row in el.iter("tr"):
+                cells = [" ".join(inline_text(c).split()) for c in row if c.tag in ("td", "th")]
+                if any(cells):
+                    blocks.append(Block("row", " | ".join(c for c in cells if c)))
+        elif tag in ("li", "dt", "dd") and not has_blocks_beyond_lists(el):
+            flush()
+            own = own_text_without_lists(el)
+            if own:
+                blocks.append(Block("item", own))
+            for sub in el:
+                if isinstance(sub.tag, str) and sub.tag in ("ul", "ol", "dl"):
+                    visit(sub)
+        elif tag == "pre":
+            flush()
+            text = "\n".join(line.rstrip() for line in el.text_content().splitlines() if line.strip())
+            if text:
+                blocks.append(Block("paragraph", text))
+        elif tag in BLOCK_TAGS:
+            flush()
+            children(el)
+            flush()
+        else:  # inline: its text joins the current run
+            run.append(raw_text(el))
+
+    def children(el: etree._Element) -> None:
+        if el.text:
+            run.append(el.text)
+        previous_br = False
+        for child in el:
+            if not isinstance(child.tag, str):
+                pass
+            elif child.tag == "br":
+                if previous_br:
+                    flush()  # <br><br>: a paragraph break
+                else:
+                    run.append("\n")
+                previous_br = True
+            else:
+                previous_br = False
+                visit(child)
+            if child.tail and child.tail.strip():
+                previous_br = False
+                run.append(child.tail)
+
+    children(root)
+    flush()
+    return blocks
+
+
+def is_layout_table(table: etree._Element) -> bool:
+    """A table used for page layout holds paragraphs, lists or headings in its cells."""
+    return any(el.tag in ("p", "div", "ul", "ol", "table", "h1", "h2", "h3", "h4", "blockquote")
+               for cell in table.iter("td", "th") for el in cell.iterdescendants() if isinstance(el.tag, str))
+
+
+def has_blocks_beyond_lists(item: etree._Element) -> bool:
+    return any(isinstance(el.tag, str) and el.tag in ("p", "div", "table", "h1", "h2", "h3", "h4", "blockquote")
+               for el in item.iterdescendants())
+
+
+def own_text_without_lists(item: etree._Element) -> str:
+    clone = lxml_html.fromstring(etree.tostring(item, encoding="unicode", with_tail=False))
+    for sub in list(clone.iter("ul", "ol", "dl"))[::-1]:
+        if sub is not clone and sub.getparent() is not None:
+            sub.getparent().remove(sub)
+    return " ".join(inline_text(clone).split())
+
+
+# -- 3. the article ------------------------------------------------------------------------------
+
+def drop_apparatus(blocks: list[Block]) -> list[Block]:
+    """Drop each section headed "References", "See also", ... up to the next heading as high."""
+    kept: list[Block] = []
+    skipping_at = 0  # the level of the apparatus heading being skipped; 0 when not skipping
+    for block in blocks:
+        if block.kind == "heading":
+            if skipping_at and block.level > skipping_at:
+                continue
+            skipping_at = 0
+            if CHROME_HEADINGS.match(" ".join(block.text.casefold().split()).strip(" :")):
+                skipping_at = block.level
+                continue
+        if not skipping_at:
+            kept.append(block)
+    return kept
+
+
+def squash(text: str) -> str:
+    return "".join(text.casefold().split())
+
+
+def main_blocks(blocks: list[Block], root: etree._Element) -> list[Block]:
+    """The blocks trafilatura counts as the article, with the headings over them."""
     import trafilatura  # imported here: slow to import and only needed for HTML
 
-    extracted = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True
-    ) if html.strip() else None
-    text = (extracted.text if extracted else "") or ""
-    title = extracted.title if extracted else None
-    if not text.strip():
-        text = trafilatura.html2txt(html) if html.strip() else ""
-    return make_document(text, source, title=title)
+    try:
+        extracted = trafilatura.extract(root, include_comments=False, include_tables=True,
+                                        favor_recall=True, output_format="txt")
+    except Exception:  # noqa: BLE001 - an extractor failure leaves the whole page, not an error
+        extracted = None
+    article = squash(extracted or "")
+    if len(article) < 200:
+        return blocks
+    content = [b.kind == "heading" or in_article(b.text, article) for b in blocks]
+    kept: list[Block] = []
+    for i, block in enumerate(blocks):
+        if block.kind == "heading":
+            nxt = next((j for j in range(i + 1, len(blocks))
+                        if blocks[j].kind == "heading" and blocks[j].level <= block.level), len(blocks))
+            if any(content[j] and blocks[j].kind != "heading" for j in range(i + 1, nxt)) or i == 0:
+                kept.append(block)
+        elif content[i]:
+            kept.append(block)
+    return kept
+
+
+def in_article(text: str, article: str) -> bool:
+    lines = [squash(line) for line in text.split("\n")]
+    found = sum(len(line) for line in lines if line and line in article)
+    return found * 2 >= sum(len(line) for line in lines)
+
+
+def layout(blocks: list[Block]) -> str:
+    """Blank lines between blocks; list items and table rows of one run on consecutive lines."""
+    out: list[str] = []
+    previous = ""
+    for block in blocks:
+        if out:
+            together = block.kind in ("item", "row") and block.kind == previous
+            out.append("\n" if together else "\n\n")
+        out.append(block.text)
+        previous = block.kind
+    return "".join(out)
+
+
+# -- the title ------------------------------------------------------------------------------------
+
+def page_title(root: etree._Element) -> str | None:
+    """The page's own headline: og:title or <title> less a site suffix, or the first <h1>."""
+    def meta(*names: str) -> str:
+        for name in names:
+            for el in root.xpath(f'//meta[@property="{name}" or @name="{name}"]'):
+                if el.get("content", "").strip():
+                    return " ".join(el.get("content").split())
+        return ""
+
+    h1 = next((" ".join(el.text_content().split()) for el in root.iter("h1") if el.text_content().strip()), "")
+    h1 = EDIT_MARK.sub("", h1)
+    title_el = root.find(".//title")
+    titles = [meta("og:title", "twitter:title"), " ".join(title_el.text_content().split()) if title_el is not None else ""]
+    site = meta("og:site_name", "application-name").casefold()
+    for title in titles:
+        if title:
+            return strip_site(title, site, h1)[:MAX_TITLE_CHARS]
+    return h1[:MAX_TITLE_CHARS] or None
+
+
+def strip_site(title: str, site: str, h1: str) -> str:
+    """'Otter - Wikipedia, the free encyclopedia' -> 'Otter': drop leading or trailing segments
+    that name the site (its og:site_name, a wiki, a domain), or keep the segment that is the h1."""
+    cuts = list(TITLE_SEPARATOR.finditer(title))
+    if not cuts:
+        return title
+    bounds = [0] + [m.end() for m in cuts]
+    ends = [m.start() for m in cuts] + [len(title)]
+    parts = [title[b:e] for b, e in zip(bounds, ends)]
+    if h1 and any(" ".join(p.split()).casefold() == h1.casefold() for p in parts):
+        return h1
+
+    def names_site(part: str) -> bool:
+        part = part.casefold()
+        return bool(site) and (site in part or part in site) or bool(
+            re.search(r"\bwiki(pedia)?\b|\bfandom\b|\b[\w-]+\.(com|org|net|gov|edu|io|co|uk)\b", part))
+
+    first, last = 0, len(parts) - 1
+    while last > first and names_site(parts[last]):
+        last -= 1
+    while first < last and names_site(parts[first]):
+        first += 1
+    return title[bounds[first] : ends[last]]

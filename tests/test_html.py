@@ -1,0 +1,119 @@
+"""The HTML reader: the article's text with its layout, without the page's chrome."""
+from __future__ import annotations
+
+import pytest
+
+from qa.readers import parse_bytes
+
+LEAD = ("The Harbour Bridge was opened in 1932 after eight years of construction. It carries rail, "
+        "vehicle, bicycle and pedestrian traffic between the central business district and the north shore.")
+DESIGN = ("The arch was designed by John Bradfield and built by Dorman Long of Middlesbrough, who used "
+          "fifty-three thousand tonnes of steel and six million hand-driven rivets in the work.")
+TOLLS = ("A toll is charged to southbound vehicles only; the money was first used to repay the loan "
+         "for the bridge and now goes toward the upkeep of the harbour crossings of the city.")
+
+WIKI_PAGE = f"""<!DOCTYPE html>
+<html><head><title>Harbour Bridge - Wikipedia, the free encyclopedia</title>
+<meta property="og:site_name" content="Wikipedia"></head>
+<body>
+<a class="mw-jump-link" href="#content">Jump to content</a>
+<header class="site-header"><nav><ul><li><a href="/">Main page</a></li><li><a href="/random">Random article</a></li></ul></nav></header>
+<div id="mw-navigation"><div id="mw-panel"><ul><li>Donate to Wikipedia</li><li>Community portal</li></ul></div></div>
+<main id="content">
+<h1 id="firstHeading">Harbour Bridge</h1>
+<div class="hatnote">For other uses, see Harbour Bridge (disambiguation).</div>
+<div id="toc" class="toc"><h2>Contents</h2><ul><li>1 Design</li><li>2 Tolls</li></ul></div>
+<p>{LEAD}<sup class="reference"><a href="#cite-1">[1]</a></sup></p>
+<h2><span class="mw-headline">Design</span><span class="mw-editsection">[<a href="#">edit</a>]</span></h2>
+<p>{DESIGN}</p>
+<table class="wikitable"><caption>Main span</caption>
+<tr><th>Feature</th><th>Value</th></tr>
+<tr><td>Arch span</td><td>503 m</td></tr>
+<tr><td>Height of arch</td><td>134 m above water</td></tr>
+</table>
+<h2>Tolls [edit]</h2>
+<p>{TOLLS}</p>
+<ul><li>Cars: 4 dollars</li><li>Trucks: 9 dollars</li></ul>
+<h2>References</h2>
+<ol class="references"><li>Smith, J. (1990). A History of the Bridge. Sydney Press.</li></ol>
+<h2>External links</h2>
+<ul><li><a href="http://example.org">Official site of the bridge authority</a></li></ul>
+<div class="navbox"><table><tr><td>Bridges of the world | Tunnels | Ferries | Roads</td></tr></table></div>
+<div id="catlinks" class="catlinks">Categories: Bridges completed in 1932 | Steel bridges</div>
+</main>
+<footer id="footer"><p>This page was last edited on 1 May 2020. Text is available under the Creative Commons licence.</p></footer>
+</body></html>"""
+
+
+@pytest.fixture(scope="module")
+def wiki():
+    return parse_bytes(WIKI_PAGE.encode(), ".html", "bridge.html")
+
+
+def test_main_text_kept_as_paragraphs(wiki):
+    for paragraph in (LEAD, DESIGN, TOLLS):
+        assert f"\n\n{paragraph}\n\n" in f"\n\n{wiki.text}\n\n"
+
+
+def test_headings_stand_on_their_own_lines_without_edit_marks(wiki):
+    lines = wiki.text.split("\n")
+    assert "Design" in lines and "Tolls" in lines
+    assert "[edit]" not in wiki.text and "edit]" not in wiki.text
+
+
+@pytest.mark.parametrize("chrome", [
+    "Jump to content", "Random article", "Donate to Wikipedia", "For other uses", "Contents", "1 Design",
+    "[1]", "A History of the Bridge", "Official site", "Bridges of the world", "Categories:",
+    "last edited", "Creative Commons",
+])
+def test_navigation_references_and_footer_dropped(wiki, chrome):
+    assert chrome not in wiki.text
+
+
+def test_a_table_is_kept_row_by_row(wiki):
+    lines = wiki.text.split("\n")
+    assert "Arch span | 503 m" in lines
+    assert "Height of arch | 134 m above water" in lines
+    assert lines.index("Arch span | 503 m") + 1 == lines.index("Height of arch | 134 m above water")
+
+
+def test_list_items_each_on_a_line(wiki):
+    assert "Cars: 4 dollars\nTrucks: 9 dollars" in wiki.text
+
+
+def test_title_loses_the_site_suffix(wiki):
+    assert wiki.title == "Harbour Bridge"
+    assert wiki.type == "html"
+
+
+@pytest.mark.parametrize("title, expected", [
+    ("<title>Otter - Wikipedia, the free encyclopedia</title>", "Otter"),
+    ('<meta property="og:title" content="Rivets in the Arch | Harbour News">'
+     '<meta property="og:site_name" content="Harbour News"><title>ignored</title>', "Rivets in the Arch"),
+    ("<title>Part 2 - Building the approaches</title>", "Part 2 - Building the approaches"),
+    ("", "Harbour Bridge"),  # no <title>: the first h1
+])
+def test_title_sources(title, expected):
+    page = f"<html><head>{title}</head><body><h1>Harbour Bridge</h1><p>{LEAD}</p><p>{DESIGN}</p></body></html>"
+    assert parse_bytes(page.encode(), ".html", "t.html").title == expected
+
+
+def test_paragraphs_written_with_double_line_breaks():
+    """Older pages separate paragraphs with <br><br> and put headings between runs of text."""
+    page = (f"<html><body><h1>bridge</h1><br /><br />{LEAD}<br /><br />{DESIGN}<br />"
+            f"<br /><h1>Tolls</h1><br /><br />{TOLLS}<br />Second line of the same paragraph.<br /></body></html>")
+    text = parse_bytes(page.encode(), ".htm", "old.htm").text
+    assert text.split("\n\n") == ["bridge", LEAD, DESIGN, "Tolls", f"{TOLLS}\nSecond line of the same paragraph."]
+
+
+def test_scripts_styles_and_hidden_text_dropped():
+    page = (f"<html><head><style>p {{ color: red }}</style></head><body><script>var tracking = 1;</script>"
+            f"<p>{LEAD}</p><div style='display: none'>Hidden promotion</div><p hidden>Also hidden</p>"
+            f"<div class='cookie-banner'>We use cookies to improve your experience.</div><p>{DESIGN}</p></body></html>")
+    text = parse_bytes(page.encode(), ".html", "s.html").text
+    assert text == f"{LEAD}\n\n{DESIGN}"
+
+
+@pytest.mark.parametrize("page", ["", "   ", "<html></html>", "<html><body><div></div></body></html>"])
+def test_empty_pages_give_empty_text(page):
+    assert parse_bytes(page.encode(), ".html", "e.html").text == ""
