@@ -4,6 +4,7 @@ tests, a small PDF built here with fpdf2)."""
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -26,39 +27,83 @@ HOSTILE = ("Hostile payloads in a zebra article\n\n"
            "<img src=x onerror=\"window.__pwned = 'img'\"> must show as text.")
 
 
-# Three pages; the answer to PDF_QUESTION is on page 2 and nowhere else.
+def logbook(subject: str, first_year: int, years: int = 14) -> str:
+    """Filler for a page or section: distinct sentences (cleaning drops repeated ones) about nothing
+    the test questions ask, enough that a page holds more than one passage."""
+    return " ".join(f"In {year} the {subject} recorded {year % 37 + 11} ships, {year % 23 + 4} days of fog "
+                    f"and {year % 7 + 2} gales." for year in range(first_year, first_year + years))
+
+
+# Three pages; the answer to PDF_QUESTION is in the middle of page 2 and nowhere else.
+PDF_ANSWER = ("The keeper polishes the great Fresnel lens every Thursday morning with vinegar, warm water and a "
+              "chamois cloth, because paraffin soot dulls the prisms within a week.")
+PDF_QUESTION = "How often does the keeper polish the Fresnel lens?"
 PDF_PAGES = [
-    ("Keeping the Varnholm Light",
-     "The Varnholm lighthouse stands on a granite skerry at the mouth of the fjord. It was first lit in 1871 "
-     "and has been kept by the same family of keepers for four generations. Its tower is painted white with "
-     "a single red band, so that fishermen can tell it from the neighbouring lights by day."),
-    ("The lamp room",
-     "The keeper polishes the great Fresnel lens of the Varnholm lighthouse every Thursday morning with "
-     "vinegar, warm water and a chamois cloth. Paraffin soot dulls the prisms within a week, and a dull lens "
-     "throws its beam barely half as far. The brass fittings around the lens are polished once a month."),
-    ("Storms and supplies",
-     "Supplies reach the skerry by boat twice a month when the weather allows. In the winter storms the boat "
-     "may not come for six weeks, so the keepers store flour, dried fish and paraffin in the cellar below the "
-     "tower."),
+    ("Keeping the Varnholm Light", [
+        "The Varnholm lighthouse stands on a granite skerry at the mouth of the fjord. It was first lit in 1871.",
+        logbook("station logbook", 1871), logbook("harbour office", 1885)]),
+    ("The lamp room", [
+        logbook("lamp room diary", 1899), PDF_ANSWER, logbook("pilot station", 1913)]),
+    ("Storms and supplies", [
+        "Supplies reach the skerry by boat twice a month when the weather allows.",
+        logbook("supply ledger", 1927), logbook("coast guard", 1941)]),
 ]
-PDF_QUESTION = "How often does the keeper polish the Fresnel lens of the Varnholm lighthouse?"
-PDF_ANSWER = "polishes the great Fresnel lens"
+
+# A Word document whose answer falls under its second heading, and slides whose answer is on slide 3.
+DOCX_ANSWER = "Scion wood for whip-and-tongue grafting is cut in midwinter while the buds are fully dormant."
+DOCX_QUESTION = "When is scion wood for whip-and-tongue grafting cut?"
+DOCX_SECTIONS = [
+    ("Rootstock", [logbook("nursery", 1950), logbook("orchard", 1964)]),
+    ("Whip-and-tongue grafting", [logbook("grafting shed", 1978), DOCX_ANSWER, logbook("cold store", 1992)]),
+]
+PPTX_ANSWER = "Spoke tension is checked by plucking each spoke and listening for a matching pitch."
+PPTX_QUESTION = "How is spoke tension checked by plucking?"
+PPTX_SLIDES = [
+    ("Wheel building", logbook("wheel shop", 2000, 8)),
+    ("Lacing", logbook("lacing bench", 2008, 8)),
+    ("Spoke tension", PPTX_ANSWER),
+    ("Dish", logbook("dishing stand", 2016, 8)),
+]
 
 
-def build_pdf(pages: list[tuple[str, str]]) -> bytes:
-    """A small text PDF, one heading and paragraph a page (fpdf2's core Helvetica: Latin-1 only)."""
+def build_pdf(pages: list[tuple[str, list[str]]]) -> bytes:
+    """A text PDF, a heading and paragraphs a page (fpdf2's core Helvetica: Latin-1 only)."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
     pdf.set_margins(25, 25)
-    for heading, paragraph in pages:
+    for heading, paragraphs in pages:
         pdf.add_page()
         pdf.set_font("helvetica", style="B", size=16)
         pdf.multi_cell(0, 10, heading, new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(4)
-        pdf.set_font("helvetica", size=12)
-        pdf.multi_cell(0, 7, paragraph, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", size=11)
+        for paragraph in paragraphs:
+            pdf.ln(3)
+            pdf.multi_cell(0, 6, paragraph, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+def build_docx(path: Path, title: str, sections: list[tuple[str, list[str]]]) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading(title, 0)
+    for heading, paragraphs in sections:
+        document.add_heading(heading, 1)
+        for paragraph in paragraphs:
+            document.add_paragraph(paragraph)
+    document.save(path)
+
+
+def build_pptx(path: Path, slides: list[tuple[str, str]]) -> None:
+    import pptx
+
+    presentation = pptx.Presentation()
+    for title, body in slides:
+        slide = presentation.slides.add_slide(presentation.slide_layouts[1])  # title and content
+        slide.shapes.title.text = title
+        slide.placeholders[1].text = body
+    presentation.save(path)
 
 
 @contextlib.contextmanager
@@ -84,13 +129,20 @@ def server(tmp_path_factory):
         yield url
 
 
+def paged_corpus(folder: Path) -> Path:
+    """The seeds plus a PDF, a Word document and slides built here."""
+    shutil.copytree(SEEDS, folder / "seeds")
+    (folder / "lighthouse.pdf").write_bytes(build_pdf(PDF_PAGES))
+    build_docx(folder / "grafting.docx", "Orchard grafting notes", DOCX_SECTIONS)
+    build_pptx(folder / "wheels.pptx", PPTX_SLIDES)
+    return folder
+
+
 @pytest.fixture(scope="module")
-def pdf_server(tmp_path_factory):
-    """The seeds plus lighthouse.pdf. Its own index, so the other tests do not need the PDF reader."""
-    corpus = tmp_path_factory.mktemp("pdf-corpus")
-    shutil.copytree(SEEDS, corpus / "seeds")
-    (corpus / "lighthouse.pdf").write_bytes(build_pdf(PDF_PAGES))
-    with serve(corpus, tmp_path_factory.mktemp("pdf-index")) as url:
+def paged_server(tmp_path_factory):
+    """Its own index, so the tests above do not depend on the PDF and Office readers."""
+    corpus = paged_corpus(tmp_path_factory.mktemp("paged-corpus"))
+    with serve(corpus, tmp_path_factory.mktemp("paged-index")) as url:
         yield url
 
 
@@ -259,8 +311,8 @@ def open_pdf_citation(page):
     return page.evaluate(GEOMETRY)
 
 
-def test_a_pdf_citation_opens_its_page_with_the_passage_outlined(browser, pdf_server):
-    with open_page(browser, pdf_server) as page:
+def test_a_pdf_citation_opens_its_page_with_the_passage_outlined(browser, paged_server):
+    with open_page(browser, paged_server) as page:
         geometry = open_pdf_citation(page)
         assert geometry["natural"] > 0
         left, top, right, bottom = geometry["image"]
@@ -285,8 +337,8 @@ def test_a_pdf_citation_opens_its_page_with_the_passage_outlined(browser, pdf_se
             return b.right <= img.right + 0.5 && b.left >= img.left - 0.5; }""")
 
 
-def test_a_pdf_citation_on_a_phone_shows_the_page_above_the_text(browser, pdf_server):
-    with open_page(browser, pdf_server, width=375, height=740) as page:
+def test_a_pdf_citation_on_a_phone_shows_the_page_above_the_text(browser, paged_server):
+    with open_page(browser, paged_server, width=375, height=740) as page:
         geometry = open_pdf_citation(page)
         left, top, right, bottom = geometry["image"]
         assert right <= 375 and geometry["boxes"]
@@ -295,11 +347,38 @@ def test_a_pdf_citation_on_a_phone_shows_the_page_above_the_text(browser, pdf_se
         assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
 
-def test_a_missing_page_image_leaves_the_text_readable(browser, pdf_server):
-    with open_page(browser, pdf_server) as page:
+def test_a_missing_page_image_leaves_the_text_readable(browser, paged_server):
+    with open_page(browser, paged_server) as page:
         page.route("**/api/documents/*/pages/*.png", lambda route: route.fulfill(status=404, body=""))
         answer = ask(page, PDF_QUESTION)
         answer.locator(".cite-marker").click()
         page.locator("#page-note", has_text="unavailable").wait_for()
         assert PDF_ANSWER in page.locator("#cited-passage").inner_text()
         assert not page.locator("#page-image").is_visible()
+
+
+
+def test_word_and_slide_citations_name_their_section_and_slide(browser, paged_server):
+    with open_page(browser, paged_server) as page:
+        answer = ask(page, DOCX_QUESTION)
+        first = answer.locator(".passage").first
+        assert "grafting.docx" in first.locator(".passage-source").inner_text()
+        assert "Whip-and-tongue grafting" in first.locator(".passage-where").inner_text()
+        answer.locator(".cite-marker").click()
+        page.locator("#cited-passage").wait_for()
+        assert "Whip-and-tongue grafting" in page.locator("#document-meta").inner_text()
+        assert DOCX_ANSWER in page.locator("#cited-passage").inner_text()
+        assert page.locator("#document-page").is_hidden()  # a Word document has no page image
+        page.keyboard.press("Escape")
+
+        answer = ask(page, PPTX_QUESTION)
+        first = answer.locator(".passage").first
+        assert PPTX_ANSWER in first.locator("mark.highlight").inner_text()
+        where = first.locator(".passage-where").inner_text()
+        numbers = re.fullmatch(r"slides? (\d+)(?:–(\d+))?", where)
+        assert numbers, where
+        assert int(numbers[1]) <= 3 <= int(numbers[2] or numbers[1])  # the answer is on slide 3
+        answer.locator(".cite-marker").click()
+        page.locator("#cited-passage").wait_for()
+        assert where in page.locator("#document-meta").inner_text()
+        assert page.locator("#document-page").is_hidden()
