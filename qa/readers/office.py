@@ -11,6 +11,7 @@ A password-protected .docx/.pptx is not a zip but an OLE compound file (D0 CF 11
 """
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,12 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")  # OLE directory names are UTF-16
 
 APPS = {".docx": ("Word", "Word document", ".doc"), ".pptx": ("PowerPoint", "PowerPoint presentation", ".ppt")}
+# The main part's content type names the format: a .pptx renamed .docx says "presentationml".
+MAIN_PART = re.compile(r"vnd\.(?:openxmlformats-officedocument\.|ms-)(wordprocessingml|word|presentationml|powerpoint|"
+                       r"spreadsheetml|excel)\.[\w.]+\.main\+xml", re.IGNORECASE)
+KINDS = {"wordprocessingml": ".docx", "word": ".docx", "presentationml": ".pptx", "powerpoint": ".pptx",
+         "spreadsheetml": ".xlsx", "excel": ".xlsx"}
+NOUNS = {".docx": "a Word document", ".pptx": "a PowerPoint presentation", ".xlsx": "an Excel workbook"}
 
 
 def not_valid(source: str, suffix: str, reason: str = "") -> str:
@@ -44,14 +51,20 @@ def check_package(data: bytes, source: str, suffix: str) -> None:
                                  f"(File > Info > Protect) and add it again.")
         raise UnreadableFile(f"{source} is an old binary {app} file ({legacy}) with a {suffix} name; "
                              f"open it in {app} and save it as {suffix}, then add it again.")
+    if declared_entries(data) > MAX_ENTRIES:  # before zipfile builds an object per entry
+        raise too_many(source, suffix)
     try:
-        with zipfile.ZipFile(BytesIO(data)) as package:
-            entries = package.infolist()
+        package = zipfile.ZipFile(BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as error:
         raise UnreadableFile(not_valid(source, suffix)) from error
+    with package:
+        check_entries(package, source, suffix)
+
+
+def check_entries(package: zipfile.ZipFile, source: str, suffix: str) -> None:
+    entries = package.infolist()
     if len(entries) > MAX_ENTRIES:
-        raise UnreadableFile(f"{source} holds {len(entries):,} zip entries (at most {MAX_ENTRIES:,}); "
-                             f"it is not a normal {suffix} file.")
+        raise too_many(source, suffix)
     if sum(entry.file_size for entry in entries) > MAX_UNPACKED_BYTES:
         raise UnreadableFile(f"{source} unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MiB "
                              f"(a zip bomb, or a file too large to read); refusing to unpack it.")
@@ -63,8 +76,28 @@ def check_package(data: bytes, source: str, suffix: str) -> None:
         if entry.flag_bits & 0x1:
             raise UnreadableFile(f"{source} is password-protected (an encrypted zip); "
                                  f"save it without a password and add it again.")
-    if not any(entry.filename == "[Content_Types].xml" for entry in entries):
+    types = next((entry for entry in entries if entry.filename == "[Content_Types].xml"), None)
+    if types is None or types.file_size > 2**20:
         raise UnreadableFile(not_valid(source, suffix))
+    try:
+        kinds = {KINDS[m.group(1).lower()] for m in MAIN_PART.finditer(package.read(types).decode("utf-8", "replace"))}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as error:
+        raise UnreadableFile(not_valid(source, suffix)) from error
+    if kinds and suffix not in kinds:
+        other = min(kinds)
+        advice = f"rename it to {other} and add it again" if other in APPS else "qa cannot read it"
+        raise UnreadableFile(f"{source} is {NOUNS[other]} ({other}), not {NOUNS[suffix]}; {advice}.")
+
+
+def declared_entries(data: bytes) -> int:
+    """The entry count in the zip's end record (0 when there is none: zipfile will say it is no zip).
+    A Zip64 archive records 0xFFFF here, and is refused too: no Office file needs that many parts."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))  # the record and a comment of up to 64 KiB
+    return int.from_bytes(data[end + 10:end + 12], "little") if 0 <= end <= len(data) - 22 else 0
+
+
+def too_many(source: str, suffix: str) -> UnreadableFile:
+    return UnreadableFile(f"{source} holds more than {MAX_ENTRIES:,} zip entries; it is not a normal {suffix} file.")
 
 
 @contextmanager
@@ -76,5 +109,6 @@ def unreadable_on_error(source: str, suffix: str) -> Iterator[None]:
     except QAError:
         raise
     except Exception as error:
-        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        reason = re.sub(r"<_io\.BytesIO object at \w+>", "the file", " ".join(str(error).split()))
+        reason = reason[:200] or type(error).__name__
         raise UnreadableFile(not_valid(source, suffix, reason)) from error
