@@ -79,10 +79,14 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, index_dir: str, mo
         click.echo(f"skipped {source}: {reason}", err=True)
     for source in report.empty:
         click.echo(f"skipped {source}: no text", err=True)
+    for source, page, problem in report.unread_pages:
+        click.echo(f"{source}, page {page}: {problem}", err=True)
+    pages = (f"; {report.pages} pages parsed at {report.pages_per_second:.0f} pages/s a worker, "
+             f"{report.parse_wait_seconds:.1f}s spent waiting on parsing") if report.pages else ""
     click.echo(
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.removed} removed; "
-        f"{report.passages} passages embedded in {report.seconds:.1f}s ({report.passages_per_second:.0f} passages/s) "
-        f"-> {index_dir}"
+        f"{report.passages} passages embedded in {report.seconds:.1f}s ({report.passages_per_second:.0f} passages/s)"
+        f"{pages} -> {index_dir}"
     )
 
 
@@ -107,7 +111,10 @@ def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | N
     for hit in answer.passages:
         c = hit.citation
         click.secho(f"[{hit.rank}] {c.title}", bold=True)
-        click.echo(f"    {c.source}, passage {c.passage}, characters {c.start}-{c.end}, score {hit.score:.4f}")
+        where = (f"page {c.pages[0]}" if c.pages and c.pages[0] == c.pages[1] else
+                 f"pages {c.pages[0]}-{c.pages[1]}" if c.pages else f"section {c.section!r}" if c.section else "")
+        click.echo(f"    {c.source}, {where + ', ' if where else ''}passage {c.passage}, characters {c.start}-{c.end}, "
+                   f"score {hit.score:.4f}")
         relative = hit.highlight.start - c.start, hit.highlight.end - c.start
         text = hit.text[: relative[0]] + click.style(hit.text[relative[0] : relative[1]], fg="yellow") + hit.text[relative[1] :]
         click.echo(textwrap.indent(text, "    "))
@@ -190,7 +197,11 @@ def documents(remove_id: str | None, index_dir: str, model: str | None) -> None:
         click.echo(f"removed {remove_id} ({len(change.removed)} passages)")
         return
     for document in index.store.documents():
-        click.echo(f"{document['id']}  {document['passages']:5d} passages  {document['source']}  {document['title']}")
+        pages = f"{document['page_count']:4d} pages" if document["page_count"] else " " * 10
+        click.echo(f"{document['id']}  {document['type']:4}  {document['passages']:5d} passages  {pages}  "
+                   f"{document['source']}  {document['title']}")
+        for unread in document["unread_pages"]:
+            click.echo(f"    page {unread['number']} not read: {unread['problem']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

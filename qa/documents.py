@@ -26,18 +26,58 @@ FURNITURE_LINE = re.compile(
     )\W*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-# Short sentences about accounts and comment sections; real article paragraphs are kept because
-# these only match lines shorter than FURNITURE_SENTENCE_MAX_CHARS.
+# Sentences of a comment box or a paywall prompt, matched only in lines shorter than
+# FURNITURE_SENTENCE_MAX_CHARS. Narrow on purpose: "To get started, install..." or "Enter your
+# username" are a manual's own text.
 FURNITURE_SENTENCE = re.compile(
     r"""\b(
-        your\s+username|usernames?\s+(may|must)|comment\s+guidelines|commenting\s+on\s+this|
-        subscriber\s+account|to\s+get\s+started|log\s+in\s+to\s+comment|sign\s+in\s+to\s+comment|
-        join\s+the\s+conversation\s+on|cookie\s+(policy|settings)|privacy\s+policy|terms\s+of\s+(use|service)|
-        sign\s+up\s+for\s+(our|the)\s+newsletter|all\s+rights\s+reserved
+        confirm\s+your\s+username|default\s+username|usernames?\s+may\s+be\s+(updated|changed)|
+        comment\s+guidelines|subscriber\s+account|benefits?\s+of\s+(a|an|your)\s+(\S+\s+){0,3}subscription|
+        log\s+in\s+to\s+comment|sign\s+in\s+to\s+comment|join\s+the\s+conversation\s+on|
+        sign\s+up\s+for\s+(our|the)\s+newsletter
     )\b""",
     re.IGNORECASE | re.VERBOSE,
 )
 FURNITURE_SENTENCE_MAX_CHARS = 300
+# A site footer: "© 2025 X. All rights reserved." or a row of policy links. One policy name alone
+# may be a heading ("Privacy Policy" is the title of a privacy policy), so it takes two.
+FOOTER_PHRASE = re.compile(r"all\s+rights\s+reserved|(cookie|privacy)\s+(policy|settings)|terms\s+of\s+(use|service)",
+                           re.IGNORECASE)
+FOOTER_MAX_WORDS = 15
+# Lone characters that menus and lists leave behind. Other lines without letters stay: a table's
+# "|---|---|", a rule "---", a code line "}".
+STRAY_MARK = re.compile(r"^[-|.•·*>,;:_~–—]$")
+# The heading of a block of promotions: related or recommended articles, most-read lists,
+# newsletter sign-ups, an author box. What follows it, up to the article's next paragraph of prose,
+# is dropped with it (see furniture_blocks).
+BLOCK_HEADING = re.compile(
+    r"""^[\W\d]*(
+        more\s+(from|on|in|by)\s+\S+(\s+\S+){0,5}|(also\s+)?read\s+(more|next|also)|
+        related(\s+(articles?|stories|posts|content|reading|coverage|news|links))?|
+        recommended\s+(for\s+you|reading|articles?|stories|videos?)|editors?['’]?s?\s+picks|
+        (you|we\s+think\s+you)\s+(may|might|could|will|would)\s+(also\s+)?(like|enjoy|be\s+interested\s+in)|
+        (today['’]s\s+|the\s+)?(most\s+(read|popular|viewed|shared)|trending(\s+(now|stories))?|top\s+stories)|
+        (sign\s+up|subscribe)\s+(for|to)\s+(\S+\s+){0,4}newsletters?|newsletter\s+sign[\s-]?up|
+        about\s+the\s+authors?
+    )\W*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# An author's bio as the article's last line: "Jane Roe is a reporter at The Daily. X: @jroe".
+AUTHOR_BIO = re.compile(
+    r"""^([A-ZÀ-Þ][\w'’.-]*\s+){1,4}(is|was)\s+(a|an|the)\s+[^.]{0,120}?\b(
+        writer|reporter|editor|correspondent|columnist|journalist|author|contributor|producer|fellow|professor
+    )s?\b""",
+    re.VERBOSE,
+)
+# A repeated line this long is a page's second copy of a paragraph, kept once; shorter repeats
+# ("Yes.", a heading, a table row) are the document's own and stay.
+REPEATED_PARAGRAPH_WORDS = 25
+# A line this long is prose, the article's own: it ends a block of promotions.
+PROSE_WORDS = 40
+# What cleaning leaves alone: fenced code, and table rows (which repeat by nature).
+FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+TABLE_ROW = re.compile(r"^\s*\||\s\|\s")  # "| a | b |", or "a | b" as the HTML reader writes rows
+LIST_ITEM = re.compile(r"^\s*([-*+•]|\d+[.)])\s")
 # C0 controls (but tab and newline), DEL, and lone surrogates (which cannot be stored as UTF-8).
 # C1 characters (U+0080-U+009F) stay: mis-decoded text ("ComÄ\x83neci") is made of them, and a
 # citation has to match the source's text as it is.
@@ -89,6 +129,7 @@ class Document:
     boxes: list[Box] = field(default_factory=list)  # line boxes, for formats with page geometry (PDF)
     sections: list[Section] = field(default_factory=list)  # headings, in order (Word)
     original: bytes | None = None  # the file as given, kept for page previews (PDF)
+    file_hash: str = ""  # SHA-256 of the file's bytes, so an unchanged file is not even parsed again
 
     @property
     def unread_pages(self) -> list[Page]:
@@ -144,32 +185,124 @@ def decode(data: bytes) -> str:
 
 
 def clean_text(raw: str) -> str:
-    """Normalise line ends, drop control characters, furniture lines and repeated paragraphs.
+    """Normalise line ends, drop control characters, page furniture and a page's second copies.
 
+    Dropped: furniture lines ("Subscribe", comment-box prompts, stray "-" left by menus), blocks of
+    promotions (a "More from ..." or "Related" heading and the teasers under it, see
+    furniture_blocks), an author bio as the last line, and long paragraphs the page repeats (kept
+    once, with any short lines repeated around them). Everything else stays, repeats included: a
+    table's rows and "|---|" line, a second "Yes.", a heading used twice, fenced code as it is.
     Paragraph structure survives: blank lines between blocks stay (collapsed to one), because the
     chunker prefers to cut there.
     """
     raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    raw = CONTROL_CHARS.sub("", raw)
-    seen: set[str] = set()
-    lines: list[str] = []
-    for line in raw.split("\n"):
-        line = line.rstrip()
-        key = " ".join(line.split()).casefold()
-        if not key:
-            if lines and lines[-1] != "":
-                lines.append("")
-            continue
-        if is_furniture(key) or key in seen:
-            continue
-        seen.add(key)
-        lines.append(line)
-    return "\n".join(lines).strip()
+    lines = [line.rstrip() for line in CONTROL_CHARS.sub("", raw).split("\n")]
+    judged = prose_lines(lines)
+    dropped = {i for i in judged if is_furniture(lines[i])}
+    judged = [i for i in judged if i not in dropped or BLOCK_HEADING.match(lines[i])]
+    dropped |= set(furniture_blocks([lines[i] for i in judged], judged))
+    judged = [i for i in judged if i not in dropped]
+    dropped |= set(repeated_paragraphs([lines[i] for i in judged], judged))
+    judged = [i for i in judged if i not in dropped]
+    if judged and is_author_bio(lines[judged[-1]]):
+        dropped.add(judged[-1])
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            if kept and kept[-1] != "":
+                kept.append("")
+        elif i not in dropped:
+            kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def prose_lines(lines: list[str]) -> list[int]:
+    """Positions of the non-blank lines outside fenced code: the lines cleaning may judge."""
+    found: list[int] = []
+    in_code = False
+    for i, line in enumerate(lines):
+        if FENCE.match(line):
+            in_code = not in_code
+        elif line.strip() and not in_code:
+            found.append(i)
+    return found
 
 
 def is_furniture(line: str) -> bool:
-    if not any(ch.isalnum() for ch in line):
-        return True  # lone "-", "|", "." left over from menus and lists
-    if FURNITURE_LINE.match(line):
+    line = " ".join(line.split())
+    if STRAY_MARK.match(line) or FURNITURE_LINE.match(line):
         return True
+    if len(line.split()) <= FOOTER_MAX_WORDS:
+        phrases = FOOTER_PHRASE.findall(line)
+        if len(phrases) >= 2 or re.search(r"all\s+rights\s+reserved", line, re.IGNORECASE):
+            return True
     return len(line) <= FURNITURE_SENTENCE_MAX_CHARS and bool(FURNITURE_SENTENCE.search(line))
+
+
+def furniture_blocks(lines: list[str], positions: list[int] | None = None) -> list[int]:
+    """The lines of promotion blocks: each BLOCK_HEADING line and the run of shorter lines after it,
+    up to the next paragraph of prose (PROSE_WORDS or more), the next such heading, or the end.
+    A short line just before that paragraph stays as its heading unless it is a list item, and a
+    heading with nothing under it stays. `lines` are non-blank lines in order (trafilatura's text of
+    a web page, as plain text); the answer is their `positions` (by default their indexes).
+
+    Example: ["Storks migrate...(60 words)", "More from The Daily", "Photo. Herons Are Back",
+    "Why the river is clean again.", "Our Region", "The council met...(50 words)"] -> [1, 2, 3]:
+    the teasers go, "Our Region" stays as the next section's heading.
+    """
+    positions = list(range(len(lines))) if positions is None else positions
+    found: list[int] = []
+    start = 0
+    while start < len(lines):
+        if not BLOCK_HEADING.match(lines[start]):
+            start += 1
+            continue
+        end = start + 1
+        while end < len(lines) and not is_prose(lines[end]) and not BLOCK_HEADING.match(lines[end]):
+            end += 1
+        if end < len(lines) and is_prose(lines[end]) and end - 1 > start and is_heading(lines[end - 1]):
+            end -= 1
+        if end - start > 1:
+            found.extend(positions[start:end])
+        start = max(end, start + 1)
+    return found
+
+
+def repeated_paragraphs(lines: list[str], positions: list[int]) -> list[int]:
+    """The second copies of long paragraphs (REPEATED_PARAGRAPH_WORDS or more) in `lines`, with the
+    lines around each copy that repeat the lines around its first copy (a heading scraped twice
+    with its paragraph). Table rows never count as paragraphs."""
+    keys = [" ".join(line.split()).casefold() for line in lines]
+    first: dict[str, int] = {}
+    found: set[int] = set()
+    for i, key in enumerate(keys):
+        j = first.setdefault(key, i)
+        if j == i or i in found or word_count(lines[i]) < REPEATED_PARAGRAPH_WORDS or TABLE_ROW.match(lines[i]):
+            continue
+        found.add(i)
+        back = 1
+        while i - back > j and keys[i - back] == keys[j - back]:
+            found.add(i - back)
+            back += 1
+        ahead = 1
+        while i + ahead < len(keys) and j + ahead < i and keys[i + ahead] == keys[j + ahead]:
+            found.add(i + ahead)
+            ahead += 1
+    return [positions[i] for i in sorted(found)]
+
+
+def is_author_bio(line: str) -> bool:
+    return word_count(line) < PROSE_WORDS and bool(AUTHOR_BIO.match(line.strip()))
+
+
+def is_prose(line: str) -> bool:
+    return word_count(line) >= PROSE_WORDS and not TABLE_ROW.match(line)
+
+
+def is_heading(line: str) -> bool:
+    return not LIST_ITEM.match(line) and not line.rstrip().endswith((".", "!", "?", ":", ";", ","))
+
+
+def word_count(line: str) -> int:
+    """Words, or for scripts written without spaces one per six characters."""
+    return max(len(line.split()), len(line) // 6)

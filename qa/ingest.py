@@ -1,26 +1,31 @@
 """Files -> documents -> passages -> vectors -> the index, with a progress bar.
 
-Each document is stored in one SQLite transaction, so a killed ingest leaves every document either
-whole or absent, and the index still loads and answers. Unchanged files (same content hash, same
-chunking settings) are skipped without loading or running the model for them.
+Files are parsed in parallel (PDFs each in a child process of their own) while the model embeds
+what is already parsed. Each document is stored in one SQLite transaction, so a killed ingest leaves
+every document either whole or absent, and the index still loads and answers. Unchanged files (same
+bytes, same chunking settings) are skipped without parsing them or loading the model.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from tqdm import tqdm
 
 from qa.documents import Document
-from qa.readers import iter_files, read_document
 from qa.errors import QAError
 from qa.index import Index
+from qa.readers import file_hash, iter_files, read_document
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH_PASSAGES = 256  # passages embedded together, across small documents
+PARSE_WORKERS = max(1, min(4, os.cpu_count() or 1))  # files parsed at once, ahead of the model
 
 
 @dataclass
@@ -31,14 +36,23 @@ class IngestReport:
     removed: int = 0
     empty: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    unread_pages: list[tuple[str, int, str]] = field(default_factory=list)  # (source, page, why)
     passages: int = 0
+    pages: int = 0  # pages (slides) of the paged documents read
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    parse_seconds: float = 0.0  # summed over the parsing workers
+    parse_wait_seconds: float = 0.0  # time the writer waited for a file to be parsed
     first_batch_at: float | None = None  # the model loads lazily: the rate is counted from here
 
     @property
     def passages_per_second(self) -> float:
         return self.passages / self.seconds if self.seconds else 0.0
+
+    @property
+    def pages_per_second(self) -> float:
+        """Pages parsed per second of one worker's time."""
+        return self.pages / self.parse_seconds if self.parse_seconds else 0.0
 
 
 def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool = True) -> IngestReport:
@@ -47,30 +61,28 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
     files = list(iter_files([Path(p) for p in paths]))
     rechunk = index.chunking_changed
     existing = index.store.document_hashes()
-    known = {} if rechunk else existing
+    known_files = {} if rechunk else index.store.file_hashes()
     pending: list[Document] = []
 
     bar = tqdm(total=len(files), unit="doc", desc="ingest", disable=not progress, dynamic_ncols=True)
-    for path, source in files:
-        try:
-            document = read_document(path, source)
-        except (OSError, QAError) as error:
-            report.failed.append((source, str(error)))
-            log.warning("skipped %s: %s", path, error)
-            bar.update(1)
-            continue
-        if not document.text.strip():
+    for source, document in parse_ahead(files, known_files, report):
+        if isinstance(document, Exception):
+            report.failed.append((source, str(document)))
+            log.warning("skipped %s: %s", source, document)
+        elif document is None or (not rechunk and existing.get(source) == document.hash):
+            report.unchanged += 1  # same bytes (or, for an index from before file hashes, same text)
+        elif not document.text.strip():
             report.empty.append(source)
-            bar.update(1)
-            continue
-        if known.get(source) == document.hash:
-            report.unchanged += 1
-            bar.update(1)
-            continue
-        pending.append(document)
-        if sum(len(d.text) for d in pending) >= EMBED_BATCH_PASSAGES * 600:
-            _store_batch(index, pending, existing, report, bar)
-            pending = []
+            report.unread_pages += [(source, page.number, page.problem) for page in document.unread_pages]
+        else:
+            report.pages += len(document.pages)
+            report.unread_pages += [(source, page.number, page.problem) for page in document.unread_pages]
+            pending.append(document)
+            if sum(len(d.text) for d in pending) >= EMBED_BATCH_PASSAGES * 600:
+                _store_batch(index, pending, existing, report, bar)
+                pending = []
+            continue  # the bar moves when the document is stored
+        bar.update(1)
     if pending:
         _store_batch(index, pending, existing, report, bar)
     bar.close()
@@ -87,6 +99,39 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
         index.record_chunking()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def parse_ahead(files: list[tuple[Path, str]], known_files: dict[str, str],
+                report: IngestReport) -> Iterator[tuple[str, Document | Exception | None]]:
+    """(source, document) in the files' order, parsed by PARSE_WORKERS threads a few files ahead of
+    the caller (a PDF parses in a child process, so the threads really run at once). The document is
+    None for a file whose bytes are unchanged, an exception for one that could not be read."""
+    def parse(path: Path, source: str) -> tuple[Document | Exception | None, float]:
+        began = time.perf_counter()
+        try:
+            if known_files.get(source) and known_files[source] == file_hash(path.read_bytes()):
+                return None, 0.0
+            return read_document(path, source), time.perf_counter() - began
+        except (OSError, QAError) as error:
+            return error, time.perf_counter() - began
+
+    with ThreadPoolExecutor(PARSE_WORKERS, thread_name_prefix="parse") as pool:
+        queued: list[tuple[str, Future]] = []
+        upcoming = iter(files)
+        for path, source in upcoming:  # keep 2 files a worker in flight: enough to hide parsing
+            queued.append((source, pool.submit(parse, path, source)))
+            if len(queued) >= 2 * PARSE_WORKERS:
+                break
+        while queued:
+            source, future = queued.pop(0)
+            waited = time.perf_counter()
+            document, seconds = future.result()
+            report.parse_wait_seconds += time.perf_counter() - waited
+            report.parse_seconds += seconds
+            following = next(upcoming, None)
+            if following is not None:
+                queued.append((following[1], pool.submit(parse, *following)))
+            yield source, document
 
 
 def add_documents(index: Index, documents: list[Document]) -> IngestReport:

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS documents (
     added_at REAL NOT NULL,
     type TEXT NOT NULL DEFAULT 'txt',    -- txt, md, html, pdf, docx, pptx
     pages TEXT NOT NULL DEFAULT '[]',    -- JSON: [{number, start, end, width, height, read_by, problem}]
-    sections TEXT NOT NULL DEFAULT '[]'  -- JSON: [[start, heading], ...]
+    sections TEXT NOT NULL DEFAULT '[]', -- JSON: [[start, heading], ...]
+    file_hash TEXT NOT NULL DEFAULT ''   -- SHA-256 of the file's bytes: an unchanged file is not parsed again
 );
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,7 +69,7 @@ DROP TABLE IF EXISTS passages_fts;
 # Columns a version-3 database lacks; added in place (the boxes table comes with SCHEMA).
 MIGRATION_COLUMNS = {
     "documents": ["type TEXT NOT NULL DEFAULT 'txt'", "pages TEXT NOT NULL DEFAULT '[]'",
-                  "sections TEXT NOT NULL DEFAULT '[]'"],
+                  "sections TEXT NOT NULL DEFAULT '[]'", "file_hash TEXT NOT NULL DEFAULT ''"],
     "passages": ["page_first INTEGER", "page_last INTEGER"],
 }
 # A longer line than this on one page box is not expected; it bounds the box lookup's index scan.
@@ -223,11 +224,11 @@ class Store(Database):
         with self.write() as db:
             removed = self._delete(db, "source = ?", document.source)
             db.execute(
-                "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections, file_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (document.id, document.title, document.source, document.hash, document.text, time.time(),
                  document.type, json.dumps([asdict(page) for page in document.pages]),
-                 json.dumps([[section.start, section.title] for section in document.sections])),
+                 json.dumps([[section.start, section.title] for section in document.sections]), document.file_hash),
             )
             db.executemany("INSERT INTO boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            [(document.id, b.start, b.end, b.page, b.x0, b.y0, b.x1, b.y1) for b in document.boxes])
@@ -267,6 +268,10 @@ class Store(Database):
     def document_hashes(self) -> dict[str, str]:
         """source -> content hash, to skip files that have not changed."""
         return dict(self.db.execute("SELECT source, hash FROM documents"))
+
+    def file_hashes(self) -> dict[str, str]:
+        """source -> SHA-256 of the file it was read from ('' for documents sent as text)."""
+        return dict(self.db.execute("SELECT source, file_hash FROM documents"))
 
     def documents(self) -> list[dict]:
         rows = self.db.execute(

@@ -7,6 +7,7 @@ function `read(data: bytes, source: str) -> Document` in the module named here, 
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,12 @@ def parse_bytes(data: bytes, suffix_or_name: str, source: str) -> Document:
     read = importlib.import_module(f"qa.readers.{format.reader}").read
     document = read(data, source)
     document.type = format.type
+    document.file_hash = file_hash(data)
     return document
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_document(path: Path, source: str | None = None) -> Document:
