@@ -9,6 +9,7 @@ import zipfile
 import docx
 import pptx
 import pytest
+from docx.oxml import parse_xml
 from pptx.util import Inches
 
 from qa.chunking import split_passages
@@ -173,6 +174,62 @@ def test_docx_merged_cells_are_given_once():
 ])
 def test_docx_title_without_core_title(core_title, body, expected):
     assert parse_bytes(make_docx(core_title, body), "x.docx", "x.docx").title == expected
+
+
+NAMESPACES = ('xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+              'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+              'xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing" '
+              'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" '
+              'xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape" '
+              'xmlns:v="urn:schemas-microsoft-com:vml"')
+
+
+def add_xml(word, xml: str) -> None:
+    body = word.element.body
+    body.insert(len(body) - 1, parse_xml(xml.replace("NS", NAMESPACES)))  # before the final sectPr
+
+
+def test_docx_reads_what_word_shows():
+    word = docx.Document()
+    add_xml(word, """<w:p NS>
+      <w:r><w:t xml:space="preserve">See </w:t></w:r><w:hyperlink><w:r><w:t>the manual</w:t></w:r></w:hyperlink>
+      <w:del w:id="1" w:author="A"><w:r><w:delText>withdrawn words</w:delText></w:r></w:del>
+      <w:ins w:id="2" w:author="A"><w:r><w:t xml:space="preserve"> on page </w:t></w:r></w:ins>
+      <w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText>PAGEREF intro</w:instrText></w:r>
+      <w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>7</w:t></w:r><w:r><w:fldChar w:fldCharType="end"/></w:r>
+      <w:r><mc:AlternateContent>
+        <mc:Choice Requires="wps"><w:drawing><wp:anchor><a:graphic><a:graphicData><wps:wsp><wps:txbx>
+          <w:txbxContent><w:p><w:r><w:t>Boxed remark</w:t></w:r></w:p></w:txbxContent>
+        </wps:txbx></wps:wsp></a:graphicData></a:graphic></wp:anchor></w:drawing></mc:Choice>
+        <mc:Fallback><w:pict><v:shape><v:textbox>
+          <w:txbxContent><w:p><w:r><w:t>Boxed remark</w:t></w:r></w:p></w:txbxContent>
+        </v:textbox></v:shape></w:pict></mc:Fallback>
+      </mc:AlternateContent></w:r></w:p>""")
+    add_xml(word, """<w:sdt NS><w:sdtPr><w:alias w:val="Client"/></w:sdtPr>
+      <w:sdtContent><w:p><w:r><w:t>Inside a content control</w:t></w:r></w:p></w:sdtContent></w:sdt>""")
+    text = parse_bytes(save(word), "x.docx", "x.docx").text
+    assert text == "See the manual on page 7\n\nBoxed remark\n\nInside a content control"
+
+
+def test_docx_multilevel_list_numbers_as_word_does():
+    word = docx.Document()
+    numbering = word.part.numbering_part.element
+    numbering.insert(0, parse_xml(f"""<w:abstractNum {NAMESPACES} w:abstractNumId="90">
+      <w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="decimal"/><w:lvlText w:val="%1."/></w:lvl>
+      <w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="lowerLetter"/><w:lvlText w:val="%2)"/></w:lvl>
+      <w:lvl w:ilvl="2"><w:start w:val="1"/><w:numFmt w:val="upperRoman"/><w:lvlText w:val="%1.%3"/></w:lvl>
+    </w:abstractNum>"""))
+    numbering.append(parse_xml(f'<w:num {NAMESPACES} w:numId="90"><w:abstractNumId w:val="90"/></w:num>'))
+    numbering.append(parse_xml(f"""<w:num {NAMESPACES} w:numId="91"><w:abstractNumId w:val="90"/>
+      <w:lvlOverride w:ilvl="0"><w:startOverride w:val="1"/></w:lvlOverride></w:num>"""))
+    items = [("90", 0, "Plan"), ("90", 1, "Budget"), ("90", 1, "Staff"), ("90", 2, "Hiring"), ("90", 0, "Build"),
+             ("90", 1, "Code"), ("91", 0, "Restarted")]
+    for num_id, level, words in items:
+        add_xml(word, f"""<w:p NS><w:pPr><w:numPr><w:ilvl w:val="{level}"/><w:numId w:val="{num_id}"/></w:numPr>
+          </w:pPr><w:r><w:t>{words}</w:t></w:r></w:p>""")
+    text = parse_bytes(save(word), "x.docx", "x.docx").text
+    assert text.split("\n") == ["1. Plan", "  a) Budget", "  b) Staff", "    1.I Hiring", "2. Build", "  a) Code",
+                                 "1. Restarted"]
 
 
 def test_docx_passages_are_exact_slices():

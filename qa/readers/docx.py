@@ -3,8 +3,9 @@
 Paragraphs, list items and tables come in the order they stand in the body (its XML children, so a
 table sits between the paragraphs around it). Blocks are separated by a blank line, the chunker's
 paragraph break. A list item carries its bullet ("• ") or its number ("2.", "b)") as Word shows it,
-one item per line, so a list reads (and is chunked) as one block; a table row is one line, its cells joined by " | ", a merged cell given once. Headings (an outline
-level, from the paragraph or its style, or the Title style) become Document.sections.
+one item per line, so a list reads (and is chunked) as one block. A table row is one line, its
+cells joined by " | ", a merged cell given once. Headings (an outline level, from the paragraph or
+its style, or the Title style) become Document.sections.
 
 Read as Word renders it: deleted tracked changes, field codes and the VML copy of a text box are
 skipped; text-box paragraphs follow the paragraph that anchors them. Headers, footers, footnotes
@@ -181,16 +182,19 @@ class Numbering:
     def __init__(self, element):
         self.levels: dict[str, dict[int, tuple[str, str, int]]] = {}  # abstractNumId -> level -> (format, text, start)
         for abstract in element.iter(W + "abstractNum"):
-            self.levels[abstract.get(W + "abstractNumId")] = {
-                integer(lvl, "ilvl") or 0: (value(lvl.find(W + "numFmt"), "decimal"), value(lvl.find(W + "lvlText"), ""),
-                                            integer(lvl.find(W + "start")) or 0)
-                for lvl in abstract.iter(W + "lvl")}
+            levels = self.levels.setdefault(abstract.get(W + "abstractNumId"), {})
+            for lvl in abstract.iter(W + "lvl"):
+                number_format = value(lvl.find(W + "numFmt"), "decimal")
+                levels[integer(lvl, "ilvl") or 0] = (number_format, value(lvl.find(W + "lvlText"), ""),
+                                                     integer(lvl.find(W + "start")) or 0)
         self.instances: dict[str, tuple[str | None, dict[int, int]]] = {}  # numId -> (abstractNumId, level -> start)
         for num in element.iter(W + "num"):
-            overrides = {integer(o, "ilvl") or 0: integer(o.find(W + "startOverride"))
-                         for o in num.iter(W + "lvlOverride")}
-            self.instances[num.get(W + "numId")] = (value(num.find(W + "abstractNumId"), None),
-                                                    {k: v for k, v in overrides.items() if v is not None and 0 <= k < 9})
+            starts = {}
+            for override in num.iter(W + "lvlOverride"):
+                level, start = integer(override, "ilvl") or 0, integer(override.find(W + "startOverride"))
+                if start is not None and 0 <= level < 9:
+                    starts[level] = start
+            self.instances[num.get(W + "numId")] = (value(num.find(W + "abstractNumId"), None), starts)
         self.counters: dict[str | None, list[int | None]] = {}  # the last number given, per level
         self.started: set[str] = set()
 
