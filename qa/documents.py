@@ -1,8 +1,9 @@
 """The Document: id, title, source, text, hash, and for paged formats its pages and line boxes.
 
 A document's `text` is the cleaned text that every citation offset indexes into. Cleaning keeps the
-article and drops what a reader would skip: paragraphs repeated within the document (kept once) and
-page furniture such as "Subscribe", "View Comments" or the comment box's username prompts.
+article and drops what a reader would skip: page furniture such as "Subscribe", "View Comments" or
+the comment box's username prompts, blocks promoting other articles ("More from ...", "Related"),
+and long paragraphs a scraped page holds twice (kept once). Every other line stays, repeats included.
 The readers that turn each file format into a Document live in qa/readers/.
 """
 from __future__ import annotations
