@@ -46,6 +46,10 @@ def bundled_model_path() -> str:
 
 def model_name(model_path: str | None) -> str:
     """How the index records a model: the bundled one by its name, others by their folder name."""
+    from qa.hashing_embedder import HASHING_MODEL
+
+    if model_path == HASHING_MODEL:
+        return HASHING_MODEL
     if not model_path or Path(model_path).resolve() == Path(bundled_model_path()).resolve():
         return BUNDLED_MODEL_NAME
     return Path(model_path).resolve().name
@@ -291,5 +295,10 @@ def load_onnxruntime(onnx_path: str):
 
 @functools.lru_cache(maxsize=4)
 def load_embedder(model_path: str | None = None, backend: str = "auto") -> Embedder:
-    """One model per process, path and backend: loading takes a while, encoding milliseconds."""
+    """One model per process, path and backend: loading takes a while, encoding milliseconds.
+    The model HASHING_MODEL is the test embedder of qa/hashing_embedder.py."""
+    from qa.hashing_embedder import HASHING_MODEL, HashingEmbedder
+
+    if model_path == HASHING_MODEL:
+        return HashingEmbedder()
     return Embedder(model_path, backend)

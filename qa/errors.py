@@ -90,3 +90,9 @@ class WritesDisabled(QAError):
 class UploadTooLarge(QAError):
     status_code = 413
     code = "request_entity_too_large"  # the same code as the framework's own 413
+
+
+class ReadOnlyIndex(QAError):
+    """A write to an index folder or database this process cannot write (a read-only disk or mount)."""
+    status_code = 409
+    code = "index_read_only"

@@ -2,27 +2,36 @@
 
     embeddings/
       qa.sqlite3             documents, passages, vectors (the source of truth)
-      vectors.faiss          FAISS index over the passage vectors, ids = passage ids (derived)
+      vectors-<gen>.faiss    FAISS index over the passage vectors at generation <gen>, ids = passage ids (derived)
       lexical.npz            BM25 postings of the passages' words, and the generation they were built at (derived)
-      meta.json              format version, model, dimension, and the generation vectors.faiss was built at
+      meta.json              format version, model, dimension (for people and tools; not trusted for staleness)
+      write.lock             taken by every writer, in any process (qa/files.py)
       conversations.sqlite3  the API's conversations (qa/service.py)
       originals/, previews/  PDFs as given, and their rendered pages (qa/previews.py)
+
+Each derived file carries the generation of the store it was built from in the same atomic rename
+(FAISS in its file name, so it can still be memory-mapped; BM25 inside the npz): a file renamed into
+place late by a writer that lost a race is never taken for the current one.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
-import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
+
+from filelock import Timeout
 
 import numpy as np
 
 from qa.chunking import Passage, split_passages
 from qa.documents import Document
 from qa.embedding import Embedder, load_embedder, model_name
-from qa.errors import IndexNotBuilt, ModelMismatch
+from qa.errors import IndexNotBuilt, ModelMismatch, ReadOnlyIndex
+from qa.files import write_atomically, writer_lock
 from qa.lexical import LexicalIndex
 from qa.previews import Previews
 from qa.store import Change, Store
@@ -30,7 +39,8 @@ from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
 
 FORMAT_VERSION = 1
 DATABASE = "qa.sqlite3"
-VECTORS = "vectors.faiss"
+VECTORS = "vectors-{generation}.faiss"
+LEGACY_VECTORS = "vectors.faiss"  # before the generation was in the name: never loaded, removed on save
 LEXICAL = "lexical.npz"
 META = "meta.json"
 
@@ -48,10 +58,15 @@ class Index:
                  backend: str | None = None):
         self.folder = Path(folder)
         self.backend = backend or os.environ.get("QA_BACKEND") or "auto"
-        if not create and not (self.folder / DATABASE).is_file():
+        new = not (self.folder / DATABASE).is_file()
+        if not create and new:
             raise IndexNotBuilt(str(folder))
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.writer = writer_lock(self.folder)
         self.store = Store(self.folder / DATABASE)
+        if new:  # a new database starts at generation 0 again: files left from an earlier one must go
+            self._remove_vector_files(keep=None)
+            (self.folder / LEXICAL).unlink(missing_ok=True)
         self.model_path = model_path
         self.model = model_name(model_path)
         recorded = self.store.get_meta("model")
@@ -140,17 +155,32 @@ class Index:
     def lexical(self) -> LexicalIndex:
         return self.refresh()[1]
 
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The folder's writer lock (other processes' writers wait), then this process's index lock.
+        In that order: waiting for another process never holds up this process's questions."""
+        try:
+            self.writer.acquire()
+        except OSError as error:
+            raise ReadOnlyIndex(f"The index at {self.folder} cannot be written ({error}). "
+                                f"Make the folder writable, or ask questions only.") from error
+        try:
+            with self._lock:
+                yield
+        finally:
+            self.writer.release()
+
     def replace_document(self, document: Document, passages: list[Passage], vectors, sentence_vectors) -> Change:
         """Write a document and bring FAISS in step, with no search in between: a question never
         sees SQLite ahead of FAISS (which would make it rebuild FAISS) nor a half-updated FAISS."""
-        with self._lock:
+        with self.writing():
             self.previews.keep(document)  # before the row that points at it
             change = self.store.replace_document(document, passages, vectors, sentence_vectors)
             self.apply(change)
             return change
 
     def remove_document(self, document_id: str) -> Change:
-        with self._lock:
+        with self.writing():
             change = self.store.remove_document(document_id)
             self.apply(change)
             self.previews.forget(document_id)
@@ -190,18 +220,52 @@ class Index:
 
     def save_vectors(self) -> None:
         """Write the derived files (FAISS and BM25) for the current state, so the next start loads them."""
-        with self._lock:
-            vectors = self.vectors
-            vectors.save(self.folder / VECTORS)
-            self._write_meta_file(self._vectors_generation, len(vectors))
-            self.lexical.save(self.folder / LEXICAL, self._lexical_generation)
+        with self.writing():
+            vectors, lexical = self.refresh()
+            self._save_derived(self._vectors_generation, self.vectors_file(self._vectors_generation),
+                               lambda: self._save_vectors_file(vectors, self._vectors_generation))
+            self._save_derived(self._lexical_generation, self.folder / LEXICAL,
+                               lambda: lexical.save(self.folder / LEXICAL, self._lexical_generation))
+
+    def vectors_file(self, generation: int) -> Path:
+        return self.folder / VECTORS.format(generation=generation)
+
+    def _save_vectors_file(self, vectors: VectorIndex, generation: int) -> None:
+        vectors.save(self.vectors_file(generation))
+        self._remove_vector_files(keep=generation)
+        self._write_meta_file()
+
+    def _remove_vector_files(self, keep: int | None) -> None:
+        """Older FAISS files (a process mapping one keeps reading it until it lets go)."""
+        for path in [*self.folder.glob(VECTORS.format(generation="*")), self.folder / LEGACY_VECTORS]:
+            if keep is None or path != self.vectors_file(keep):
+                path.unlink(missing_ok=True)
+
+    def _save_derived(self, generation: int, path: Path, save: Callable[[], None]) -> None:
+        """Save a derived file built at `generation` under the writer lock, if the store is still
+        there. Not saved (kept in memory) when another process is writing (it saves its own) or the
+        folder is read-only (with a warning)."""
+        try:
+            self.writer.acquire(timeout=0)  # immediate when this thread already holds it
+        except Timeout:
+            log.info("%s not saved: another process is writing to %s", path.name, self.folder)
+            return
+        except OSError as error:
+            log.warning("could not save %s (%s): it is kept in memory only", path, error)
+            return
+        try:
+            if self.store.generation == generation:
+                save()
+        except OSError as error:
+            log.warning("could not save %s (%s): it is kept in memory only", path, error)
+        finally:
+            self.writer.release()
 
     def _load_or_rebuild(self) -> tuple[VectorIndex, int]:
-        meta = self.read_meta_file()
-        path = self.folder / VECTORS
         generation = self.store.generation
+        path = self.vectors_file(generation)
         _, passages = self.store.counts()
-        if path.is_file() and meta.get("generation") == generation:
+        if path.is_file():
             try:
                 vectors = VectorIndex.load(path, self.dimension)
             except Exception as error:  # a truncated or corrupt file is rebuilt, never fatal
@@ -216,8 +280,8 @@ class Index:
                     log.info("%s was trained for a collection a quarter or 4 times this size: retraining it", path)
                 else:
                     return vectors, generation
-        elif path.is_file():
-            log.info("%s is out of step with %s: rebuilding it from the stored vectors", path, DATABASE)
+        elif any(self.folder.glob(VECTORS.format(generation="*"))) or (self.folder / LEGACY_VECTORS).is_file():
+            log.info("no FAISS file for generation %d of %s: rebuilding it from the stored vectors", generation, DATABASE)
         return self._rebuild()
 
     @property
@@ -236,11 +300,8 @@ class Index:
             del sample
             for ids, batch in self.store.all_vectors(dimension):
                 vectors.add(ids, batch)
-        try:
-            vectors.save(self.folder / VECTORS)
-            self._write_meta_file(generation, len(vectors))
-        except OSError as error:  # a read-only folder still answers, from memory
-            log.warning("could not save %s: %s", self.folder / VECTORS, error)
+        self._save_derived(generation, self.vectors_file(generation),
+                           lambda: self._save_vectors_file(vectors, generation))
         return vectors, generation
 
     def _training_sample(self, dimension: int, passages: int) -> np.ndarray:
@@ -266,10 +327,7 @@ class Index:
             lexical = LexicalIndex()
             for ids, texts in self.store.all_texts():
                 lexical.add(ids, texts)
-        try:
-            lexical.save(path, generation)
-        except OSError as error:  # a read-only folder still answers, from memory
-            log.warning("could not save %s: %s", path, error)
+        self._save_derived(generation, path, lambda: lexical.save(path, generation))
         return lexical, generation
 
     # -- meta.json --------------------------------------------------------------------------------
@@ -280,16 +338,11 @@ class Index:
         except (OSError, ValueError):
             return {}
 
-    def _write_meta_file(self, generation: int | None = None, passages: int | None = None) -> None:
-        meta = self.read_meta_file()
+    def _write_meta_file(self) -> None:
+        meta = {key: value for key, value in self.read_meta_file().items() if key not in ("generation", "passages")}
         meta.update(format=FORMAT_VERSION, model=self.store.get_meta("model"),
                     dimension=int(self.store.get_meta("dimension") or 0))
-        if generation is not None:
-            meta.update(generation=generation, passages=passages)
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=META, suffix=".tmp")
-        with os.fdopen(handle, "w") as file:
-            json.dump(meta, file, indent=2)
-        os.replace(temporary, self.folder / META)
+        write_atomically(self.folder / META, json.dumps(meta, indent=2).encode())
 
     def close(self) -> None:
         self.store.close()

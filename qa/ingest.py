@@ -93,7 +93,7 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
             if document["source"] not in present:
                 index.remove_document(document["id"])
                 report.removed += 1
-    if report.added or report.updated or report.removed or not (index.folder / "vectors.faiss").exists():
+    if report.added or report.updated or report.removed or not index.vectors_file(index.store.generation).exists():
         index.save_vectors()
     if rechunk:
         index.record_chunking()

@@ -12,8 +12,6 @@ The file `lexical.npz` beside the index keeps a built copy so a restart does not
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from array import array
 from collections import Counter
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
+from qa.files import write_atomically
 from qa.terms import STOP_WORDS, stem, words
 
 FORMAT = 1  # bump when passage_terms or the arrays change: an older file is then rebuilt
@@ -149,20 +148,14 @@ class LexicalIndex:
     # -- the file ---------------------------------------------------------------------------------
 
     def save(self, path: Path, generation: int) -> None:
-        """Write atomically (a temporary file renamed over the old one)."""
+        """Write atomically (qa/files.py), with the generation inside the same file."""
         if len(self.recent_terms) or len(self.rows_of) != len(self.ids):
             self.merge()
         terms = "\n".join(sorted(self.vocabulary, key=self.vocabulary.get))
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, format=np.int64(FORMAT), generation=np.int64(generation), terms=np.frombuffer(terms.encode(), dtype=np.uint8),
-                         ids=self.ids, lengths=self.lengths, starts=self.starts, rows=self.rows,
-                         frequencies=self.frequencies)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        write_atomically(path, lambda file: np.savez(
+            file, format=np.int64(FORMAT), generation=np.int64(generation),
+            terms=np.frombuffer(terms.encode(), dtype=np.uint8), ids=self.ids, lengths=self.lengths,
+            starts=self.starts, rows=self.rows, frequencies=self.frequencies))
 
     @classmethod
     def load(cls, path: Path) -> tuple[LexicalIndex, int]:

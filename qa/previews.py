@@ -8,12 +8,11 @@ A changed document keeps its id but gets a new hash, so a page image never shows
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from qa.documents import Document
 from qa.errors import PageNotFound
+from qa.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +54,3 @@ class Previews:
             log.warning("could not cache %s: %s", cached, error)
         return image
 
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`: a reader
-    sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -19,14 +19,13 @@ is read-only: FAISS aborts the process on a write to it, so the first add/remove
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from qa.errors import IndexCorrupt
+from qa.files import write_atomically
 
 TYPES = ("flat", "ivf")
 FLAT_LIMIT = 100_000  # "auto": exact search below (5-9 ms a query at 100k, bench/scale.py), ivf from here on
@@ -131,17 +130,9 @@ class VectorIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def save(self, path: Path) -> None:
-        """Write to a temporary file and rename, so a crash never leaves half a file behind (and a
-        process mapping the old file keeps reading the old file)."""
-        path = Path(path)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(handle)
-        try:
-            faiss.write_index(self.index, temporary)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        """Write atomically (qa/files.py): a crash never leaves half a file behind, and a process
+        mapping the old file keeps reading the old file."""
+        write_atomically(Path(path), lambda file: faiss.write_index(self.index, faiss.PyCallbackIOWriter(file.write)))
 
     @classmethod
     def load(cls, path: Path, dimension: int, mmap: bool = True) -> VectorIndex:
