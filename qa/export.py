@@ -5,6 +5,7 @@ later process only loads the cached file, which is what makes `qa serve` start i
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -31,14 +32,26 @@ def exportable(model_dir: str) -> bool:
 
 
 def fingerprint(model_dir: str) -> str:
+    """The cache key of a model folder: the SHA-256 of each file the export reads, whole (a model
+    fine-tuned in place differs anywhere in its weights, not only in the first bytes)."""
     digest = hashlib.sha256()
     for name in ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json"):
         path = Path(model_dir) / name
         if path.exists():
-            digest.update(f"{name}:{path.stat().st_size}".encode())
-            with path.open("rb") as file:
-                digest.update(file.read(1 << 20))
+            digest.update(f"{name}:{file_digest(path)}".encode())
     return digest.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, computed once per process while its size and mtime stay the same."""
+    stat = path.stat()
+    return _file_digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def onnx_file(model_dir: str, cache_dir: Path, int8: bool = False) -> Path:

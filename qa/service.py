@@ -44,7 +44,9 @@ class Service:
             folder = self.index.folder  # an index that is not built yet is refused here
             with self._lock:
                 if self._conversations is None:
-                    self._conversations = ConversationStore(folder / CONVERSATIONS)
+                    self._conversations = ConversationStore(
+                        folder / CONVERSATIONS, max_age_days=self.config.get("CONVERSATION_MAX_AGE_DAYS", 30),
+                        max_count=self.config.get("CONVERSATION_MAX_COUNT", 10_000))
         return self._conversations
 
     def warm_up(self) -> None:

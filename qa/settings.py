@@ -17,6 +17,8 @@ DEFAULTS: dict[str, object] = {
     "API_TOKEN": None,  # bearer token for adding/removing documents; unset = writes disabled
     "READ_TOKEN": None,  # bearer token for questions and listings; unset = reads open
     "LOG_LEVEL": "INFO",  # INFO logs one line per request
+    "CONVERSATION_MAX_AGE_DAYS": 30,  # a conversation is deleted this long after its last turn
+    "CONVERSATION_MAX_COUNT": 10_000,  # and only the newest this many are kept
 }
 
 

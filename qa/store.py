@@ -7,6 +7,7 @@ FAISS file was built from the current state.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -19,7 +20,9 @@ import numpy as np
 
 from qa.chunking import Passage
 from qa.documents import Document
-from qa.errors import IndexCorrupt
+from qa.errors import IndexCorrupt, ReadOnlyIndex
+
+log = logging.getLogger(__name__)
 
 # 3: BM25 moved out of SQLite (qa/lexical.py), so version 2's FTS5 tables go.
 # 4: documents record their type, pages and sections; passages their pages; PDF line boxes.
@@ -121,20 +124,50 @@ class Change:
 
 class Database:
     """One SQLite file; one connection per thread (sqlite3 connections are not shareable); one
-    writer at a time (threads here, processes through SQLite's lock)."""
+    writer at a time (threads here, processes through SQLite's lock).
+
+    A file this process cannot write (a read-only disk or mount, another user's folder) is opened
+    read-only: reads work, a write raises ReadOnlyIndex."""
 
     def __init__(self, path: Path, schema: str):
         self.path = Path(path)
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self.read_only = False
+        self._uri: str | None = None  # set for a read-only (or in-memory) database
         try:
-            with self.transaction() as db:
-                for statement in schema.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                self.initialise(db)
+            try:
+                with self.transaction() as db:
+                    for statement in schema.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    self.initialise(db)
+            except sqlite3.OperationalError as error:
+                if not cannot_write(error):
+                    raise
+                self.close()
+                self.unwritable(schema, error)
         except sqlite3.DatabaseError as error:
             raise IndexCorrupt(f"{self.path} is not a readable qa index database ({error})") from error
+
+    def unwritable(self, schema: str, error: sqlite3.OperationalError) -> None:
+        """The file cannot be written: read it if it exists."""
+        if not self.path.is_file():
+            raise error
+        self.open_read_only()
+
+    def open_read_only(self) -> None:
+        """Read through `mode=ro`, which still sees another process's writes; a database in WAL mode
+        whose -shm file cannot be created is read as immutable (nobody can be writing it then)."""
+        self.read_only = True
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            self._uri = f"{self.path.resolve().as_uri()}?{query}"
+            try:
+                self.db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                break
+            except sqlite3.OperationalError:
+                self.close()
+        log.warning("%s cannot be written: it is opened read-only (questions only)", self.path)
 
     def initialise(self, db: sqlite3.Connection) -> None:
         """Rows a new database starts with."""
@@ -143,16 +176,23 @@ class Database:
     def db(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
-            connection.execute("PRAGMA foreign_keys=ON")
+            if self._uri is not None:
+                connection = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None,
+                                             check_same_thread=False)
+            else:
+                connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
+            connection.execute("PRAGMA foreign_keys=ON")  # per connection: deletes cascade
             self._local.connection = connection
         return connection
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write: all or nothing."""
+        if self.read_only:
+            raise ReadOnlyIndex(f"{self.path} cannot be written (a read-only disk or folder); "
+                                f"it answers questions only. Make it writable to add or remove documents.")
         with self._write_lock:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
@@ -351,6 +391,11 @@ class Store(Database):
             yield [row[0] for row in rows], [(row[1], row[2]) for row in rows]
 
 
+def cannot_write(error: sqlite3.OperationalError) -> bool:
+    """SQLITE_READONLY or SQLITE_CANTOPEN (and their extended codes): a file or folder we may not write."""
+    return getattr(error, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN)
+
+
 def summary(row: tuple) -> dict:
     """A documents row (id, title, source, passages, hash, type, pages JSON) -> the API's summary."""
     pages = json.loads(row[6])
@@ -362,10 +407,24 @@ def summary(row: tuple) -> dict:
 class ConversationStore(Database):
     """Conversations and their turns, in their own file: a question writes a turn, and a write to
     the passages' database would make every reader drop its page cache on the next question.
-    Turns are stored as JSON: the question, the passages cited, and the context carried forward."""
+    Turns are stored as JSON: the question, the passages cited, and the context carried forward.
 
-    def __init__(self, path: Path):
+    Kept for `max_age_days` after their last turn and at most `max_count` of them (the newest):
+    older ones are deleted, with their turns, whenever a new conversation starts. In a folder that
+    cannot be written, conversations live in memory until the process ends."""
+
+    def __init__(self, path: Path, max_age_days: float = 30, max_count: int = 10_000):
+        self.max_age_days, self.max_count = max_age_days, max_count
         super().__init__(path, CONVERSATION_SCHEMA)
+
+    def unwritable(self, schema: str, error: sqlite3.OperationalError) -> None:
+        log.warning("conversations are kept in memory: %s cannot be written (%s)", self.path, error)
+        self._uri = f"file:conversations-{id(self)}?mode=memory&cache=shared"
+        self._keeper = self.db  # a shared in-memory database lives while one connection is open
+        with self.transaction() as db:
+            for statement in schema.split(";"):
+                if statement.strip():
+                    db.execute(statement)
 
     def conversation_exists(self, conversation_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is not None
@@ -373,7 +432,8 @@ class ConversationStore(Database):
     def add_turn(self, conversation_id: str, question: str, answer: dict) -> None:
         """Append a turn, creating the conversation with its first one."""
         with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO conversations VALUES (?, ?)", (conversation_id, time.time()))
+            if db.execute("INSERT OR IGNORE INTO conversations VALUES (?, ?)", (conversation_id, time.time())).rowcount:
+                self._prune(db)
             (count,) = db.execute("SELECT COUNT(*) FROM turns WHERE conversation_id = ?", (conversation_id,)).fetchone()
             db.execute("INSERT INTO turns VALUES (?, ?, ?, ?, ?)",
                        (conversation_id, count, question, json.dumps(answer, ensure_ascii=False), time.time()))
@@ -386,3 +446,12 @@ class ConversationStore(Database):
     def delete_conversation(self, conversation_id: str) -> bool:
         with self.transaction() as db:
             return db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount > 0
+
+    def _prune(self, db: sqlite3.Connection) -> None:
+        """Delete conversations idle for longer than max_age_days, then all but the newest max_count
+        (their turns go by cascade: foreign keys are on for every connection)."""
+        cutoff = time.time() - self.max_age_days * 86400
+        db.execute("DELETE FROM conversations WHERE created_at < ? AND NOT EXISTS "
+                   "(SELECT 1 FROM turns WHERE conversation_id = conversations.id AND asked_at >= ?)", (cutoff, cutoff))
+        db.execute("DELETE FROM conversations WHERE id IN "
+                   "(SELECT id FROM conversations ORDER BY created_at DESC LIMIT -1 OFFSET ?)", (self.max_count,))
