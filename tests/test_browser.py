@@ -326,6 +326,7 @@ def test_a_pdf_citation_opens_its_page_with_the_passage_outlined(browser, paged_
         # Boxes are drawn only on the page they belong to, and the user can step between pages.
         page.click("#page-prev")
         page.locator("#page-label", has_text="Page 1 of 3").wait_for()
+        assert page.evaluate("() => document.activeElement.id") == "page-next"  # focus kept on a control
         page.wait_for_function("() => document.querySelector('#page-image').complete")
         assert page.locator("#page-boxes .page-box").count() == 0
         page.click("#page-next")

@@ -140,12 +140,15 @@ function whereLabel(c, type) {
   return '';
 }
 
-// The page a PDF citation opens at: its first page, else the page of its first box.
-function citedPage(c) {
+// The page a PDF citation opens at: its first page, else the page of its first box, else (a turn
+// saved before citations named pages) the page whose text holds the passage's start.
+function citedPage(c, doc) {
   if (Number.isInteger(c.page)) return c.page;
   if (Array.isArray(c.pages) && Number.isInteger(c.pages[0])) return c.pages[0];
   const box = (c.boxes || [])[0];
-  return box && Number.isInteger(box.page) ? box.page : 1;
+  if (box && Number.isInteger(box.page)) return box.page;
+  const holding = ((doc && doc.pages) || []).find((pg) => pg.start <= c.start && c.start < pg.end);
+  return holding ? holding.number : 1;
 }
 
 // The highlight's offsets relative to the passage text, or null when there is none.
@@ -374,12 +377,15 @@ function showPage(n) {
   view.number = n;
   view.revealBox = true;
   const count = (view.doc.pages || []).length;
-  const first = citedPage(view.citation);
+  const first = citedPage(view.citation, view.doc);
   const spans = Array.isArray(view.citation.pages) ? view.citation.pages : [first, first];
   const cited = n >= spans[0] && n <= spans[1];
   pageLabel.textContent = `Page ${n}${count ? ` of ${count}` : ''}${cited ? ' · cited' : ''}`;
   pagePrev.disabled = n <= 1;
   pageNext.disabled = !count || n >= count;
+  // A button disabled under the keyboard focus would drop it to <body>: hand it to the other one.
+  if (document.activeElement === pagePrev && pagePrev.disabled) pageNext.focus();
+  if (document.activeElement === pageNext && pageNext.disabled) pagePrev.focus();
   pageBoxes.replaceChildren();
   pageNote.hidden = true;
   pageFrame.hidden = false;
@@ -458,7 +464,7 @@ function openPage(doc, citation) {
   pageView = { doc, citation, number: 0, revealBox: true };
   docView.classList.add('has-page');
   documentPage.hidden = false;
-  showPage(citedPage(citation));
+  showPage(citedPage(citation, doc));
 }
 
 function closePage() {
