@@ -56,6 +56,8 @@ def read(data: bytes, source: str) -> Document:
         word = docx.Document(BytesIO(data))
         blocks = list(Body(word).blocks(word.element.body))
         core_title = (word.core_properties.title or "").strip()
+        if core_title.casefold() == "word document":  # python-docx's stand-in when a file has no properties
+            core_title = ""
     text, sections = "", []
     for previous, block in zip([None, *blocks], blocks):
         if text:  # the items of one list stay together, one per line, as one chunker paragraph
