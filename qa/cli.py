@@ -104,7 +104,8 @@ def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | N
 
     answer = Service(settings.resolve({"INDEX": index_dir, "MODEL": model})).ask(question, top_k)
     if as_json:
-        click.echo(json.dumps(asdict(answer), ensure_ascii=False, indent=2))
+        body = {key: value for key, value in asdict(answer).items() if key != "topic"}  # as POST /api/ask
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
     if not answer.passages:
         click.echo("No passage matches this question.")

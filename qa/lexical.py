@@ -12,6 +12,7 @@ The file `lexical.npz` beside the index keeps a built copy so a restart does not
 from __future__ import annotations
 
 import math
+import zipfile
 from array import array
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Iterable
 
 import numpy as np
 
+from qa.errors import IndexCorrupt
 from qa.files import write_atomically
 from qa.terms import STOP_WORDS, stem, words
 
@@ -159,7 +161,15 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, path: Path) -> tuple[LexicalIndex, int]:
-        """The index and the generation it was saved at; raises on a missing or damaged file."""
+        """The index and the generation it was saved at. A missing file raises OSError; a damaged one
+        or one from another version IndexCorrupt, naming the file."""
+        try:
+            return cls._load(path)
+        except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            raise IndexCorrupt(f"{path}: unreadable BM25 file ({error})") from error
+
+    @classmethod
+    def _load(cls, path: Path) -> tuple[LexicalIndex, int]:
         with np.load(path) as saved:
             if "format" not in saved or int(saved["format"]) != FORMAT:
                 raise ValueError(f"written by another version of qa (format {FORMAT} wanted)")

@@ -1,5 +1,9 @@
-"""Fixtures: a seeds index built once per session with the real bundled model, and app/client/runner
-fixtures over it (Flask tutorial style). Tests that write get their own copy of the index."""
+"""Fixtures: a seeds index built once per session, and app/client/runner fixtures over it (Flask
+tutorial style). Tests that write get their own copy of the index.
+
+A test marked `model` gets the real bundled model; any other test gets the hashing test embedder
+(qa/hashing_embedder.py): its index is built with it and QA_MODEL names it, so every Index, app, CLI
+run and server process the test starts uses it. `pytest -m "not model"` is then the fast suite."""
 from __future__ import annotations
 
 import shutil
@@ -8,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from qa.app import create_app
+from qa.hashing_embedder import HASHING_MODEL
 from qa.index import Index
 from qa.ingest import ingest
 
@@ -26,17 +31,46 @@ def seeds_index_dir(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def hashing_index_dir(tmp_path_factory) -> Path:
+    """The seeds indexed with the hashing test embedder (a fraction of a second)."""
+    folder = tmp_path_factory.mktemp("seeds-hashing-index")
+    index = Index(folder, HASHING_MODEL, create=True)
+    ingest(index, [SEEDS], progress=False)
+    index.close()
+    return folder
+
+
+def uses_model(request) -> bool:
+    return request.node.get_closest_marker("model") is not None
+
+
+@pytest.fixture(autouse=True)
+def test_embedder(request, monkeypatch) -> str | None:
+    """The model setting of this test: None (the bundled model) for a `model` test, else HASHING_MODEL."""
+    if uses_model(request):
+        return None
+    monkeypatch.setenv("QA_MODEL", HASHING_MODEL)
+    return HASHING_MODEL
+
+
 @pytest.fixture
-def index_dir(seeds_index_dir, tmp_path) -> Path:
+def built_index_dir(request) -> Path:
+    """The seeds index this test may read (never write): built with the test's model."""
+    return request.getfixturevalue("seeds_index_dir" if uses_model(request) else "hashing_index_dir")
+
+
+@pytest.fixture
+def index_dir(built_index_dir, tmp_path) -> Path:
     """A private, writable copy of the seeds index."""
     copy = tmp_path / "index"
-    shutil.copytree(seeds_index_dir, copy)
+    shutil.copytree(built_index_dir, copy)
     return copy
 
 
 @pytest.fixture
-def app(seeds_index_dir):
-    return create_app({"INDEX": str(seeds_index_dir), "TESTING": True})
+def app(built_index_dir):
+    return create_app({"INDEX": str(built_index_dir), "TESTING": True})
 
 
 @pytest.fixture

@@ -25,10 +25,15 @@ def test_ask_prints_cited_passages(runner, seeds_index_dir):
     assert "[3]" not in result.output
 
 
-def test_ask_json_is_the_api_shape(runner, seeds_index_dir):
-    result = runner.invoke(main, ["ask", "--json", "--index", str(seeds_index_dir), "Who is Kaja Kallas?"])
+def test_ask_json_is_the_api_shape(runner, seeds_index_dir, client):
+    """The same keys as POST /api/ask (less the conversation, which one question does not have), and
+    the same passages: nothing internal (the conversation's topic) leaks out."""
+    question = "Who is Kaja Kallas?"
+    result = runner.invoke(main, ["ask", "--json", "--index", str(seeds_index_dir), question])
     body = json.loads(result.stdout)
-    assert set(body) >= {"question", "passages", "took_ms"}
+    api = client.post("/api/ask", json={"question": question}).get_json()
+    assert set(body) == set(api) - {"conversation_id"} == {"question", "confident", "passages", "took_ms"}
+    assert body["passages"] == api["passages"]
     assert "Kaja Kallas" in body["passages"][0]["text"]
 
 

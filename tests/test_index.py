@@ -12,7 +12,7 @@ import time
 import pytest
 
 from qa.errors import IndexCorrupt, ModelMismatch
-from qa.index import DATABASE, META, VECTORS, Index
+from qa.index import DATABASE, META, Index
 from qa.ingest import ingest
 from qa.search import Searcher
 from tests.conftest import EVAL, SEEDS
@@ -78,31 +78,34 @@ def test_prune_drops_documents_whose_files_are_gone(index_dir, tmp_path):
     assert len(Index(index_dir).vectors) == index.store.counts()[1]
 
 
+def current_vectors_file(folder):
+    return Index(folder).vectors_file(Index(folder).store.generation)
+
+
 def test_missing_faiss_file_is_rebuilt_from_sqlite(index_dir, count_embedding):
-    (index_dir / VECTORS).unlink()
+    current_vectors_file(index_dir).unlink()
     index = Index(index_dir)
     assert len(index.vectors) == index.store.counts()[1]
-    assert (index_dir / VECTORS).is_file()
+    assert current_vectors_file(index_dir).is_file()
     assert count_embedding == []
 
 
 def test_faiss_file_out_of_step_is_rebuilt(index_dir, tmp_path):
-    stale = tmp_path / "stale.faiss"
-    shutil.copy(index_dir / VECTORS, stale)
+    stale = current_vectors_file(index_dir)
     index = Index(index_dir)
     index.apply(index.store.remove_document(index.store.documents()[0]["id"]))  # written, FAISS file not saved
-    shutil.copy(stale, index_dir / VECTORS)
     reopened = Index(index_dir)
     assert len(reopened.vectors) == reopened.store.counts()[1]
-    assert json.loads((index_dir / META).read_text())["generation"] == reopened.store.generation
+    assert current_vectors_file(index_dir).is_file() and not stale.exists()  # saved under its generation
+    assert "generation" not in json.loads((index_dir / META).read_text())  # one record of it, in the name
 
 
 def test_truncated_faiss_file_is_rebuilt_with_a_warning(index_dir, caplog):
-    data = (index_dir / VECTORS).read_bytes()
-    (index_dir / VECTORS).write_bytes(data[: len(data) // 3])
+    path = current_vectors_file(index_dir)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
     index = Index(index_dir)
     assert len(index.vectors) == index.store.counts()[1]
-    assert any(VECTORS in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
+    assert any(path.name in record.getMessage() for record in caplog.records if record.levelname == "WARNING")
 
 
 def test_corrupt_database_names_the_file(index_dir):

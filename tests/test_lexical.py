@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qa.errors import IndexCorrupt
 from qa.lexical import LexicalIndex, passage_terms
 from qa.terms import stem
 
@@ -90,7 +91,7 @@ def test_a_damaged_file_raises(tmp_path):
     path = tmp_path / "lexical.npz"
     build().save(path, generation=1)
     path.write_bytes(path.read_bytes()[: 100])
-    with pytest.raises(Exception):
+    with pytest.raises(IndexCorrupt, match=r"lexical\.npz: unreadable BM25 file \(File is not a zip file\)"):
         LexicalIndex.load(path)
 
 
