@@ -117,3 +117,10 @@ def test_scripts_styles_and_hidden_text_dropped():
 @pytest.mark.parametrize("page", ["", "   ", "<html></html>", "<html><body><div></div></body></html>"])
 def test_empty_pages_give_empty_text(page):
     assert parse_bytes(page.encode(), ".html", "e.html").text == ""
+
+
+def test_a_wrapper_named_like_chrome_keeps_the_article():
+    page = (f"<html><body><div class='page has-sidebar'><p>{LEAD}</p><p>{DESIGN}</p>"
+            f"<div class='sidebar'>Popular this week: ten bridges</div></div></body></html>")
+    text = parse_bytes(page.encode(), ".html", "w.html").text
+    assert text == f"{LEAD}\n\n{DESIGN}"

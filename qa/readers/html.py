@@ -81,8 +81,9 @@ def parse_html(html: str, source: str) -> Document:
         root = lxml_html.document_fromstring(html)
     except (etree.ParserError, ValueError):
         return make_document("", source)
-    title = page_title(root)
+    titles, site = title_candidates(root)  # read first: the <head> goes with the chrome
     drop_chrome(root)
+    title = page_title(titles, site, first_h1(root))
     blocks = drop_apparatus(blocks_of(root))
     blocks = main_blocks(blocks, root)
     return make_document(layout(blocks), source, title=title)
@@ -114,8 +115,14 @@ def is_chrome(element: etree._Element) -> bool:
 
 
 def drop_chrome(root: etree._Element) -> None:
+    """Drop chrome in place. An element marked as chrome only by its class, id or role that holds
+    most of the page's text is a wrapper ("page has-sidebar"), so it stays."""
+    total = len(root.text_content())
     doomed = [el for el in root.iter() if not isinstance(el.tag, str) or is_chrome(el)]
     for element in doomed:
+        wrapper = isinstance(element.tag, str) and element.tag not in DROP_TAGS and element.tag != "header"
+        if wrapper and len(element.text_content()) * 2 > total:
+            continue
         if element.getparent() is not None:
             element.drop_tree()  # keeps the element's tail text, which belongs to its parent
 
@@ -311,8 +318,8 @@ def layout(blocks: list[Block]) -> str:
 
 # -- the title ------------------------------------------------------------------------------------
 
-def page_title(root: etree._Element) -> str | None:
-    """The page's own headline: og:title or <title> less a site suffix, or the first <h1>."""
+def title_candidates(root: etree._Element) -> tuple[list[str], str]:
+    """The page's og:title and <title>, and its site name (og:site_name), white space folded."""
     def meta(*names: str) -> str:
         for name in names:
             for el in root.xpath(f'//meta[@property="{name}" or @name="{name}"]'):
@@ -320,14 +327,24 @@ def page_title(root: etree._Element) -> str | None:
                     return " ".join(el.get("content").split())
         return ""
 
-    h1 = next((" ".join(el.text_content().split()) for el in root.iter("h1") if el.text_content().strip()), "")
-    h1 = EDIT_MARK.sub("", h1)
     title_el = root.find(".//title")
     titles = [meta("og:title", "twitter:title"), " ".join(title_el.text_content().split()) if title_el is not None else ""]
-    site = meta("og:site_name", "application-name").casefold()
-    for title in titles:
-        if title:
-            return strip_site(title, site, h1)[:MAX_TITLE_CHARS]
+    return [t for t in titles if t], meta("og:site_name", "application-name")
+
+
+def first_h1(root: etree._Element) -> str:
+    """The first <h1> left once the chrome is gone (a menu bar's h1 is the site's name)."""
+    for el in root.iter("h1"):
+        text = EDIT_MARK.sub("", " ".join(el.text_content().split()))
+        if text:
+            return text
+    return ""
+
+
+def page_title(titles: list[str], site: str, h1: str) -> str | None:
+    """The page's own headline: og:title or <title> less a site suffix, else the first <h1>."""
+    if titles:
+        return strip_site(titles[0], site.casefold(), h1)[:MAX_TITLE_CHARS]
     return h1[:MAX_TITLE_CHARS] or None
 
 
@@ -340,13 +357,14 @@ def strip_site(title: str, site: str, h1: str) -> str:
     bounds = [0] + [m.end() for m in cuts]
     ends = [m.start() for m in cuts] + [len(title)]
     parts = [title[b:e] for b, e in zip(bounds, ends)]
-    if h1 and any(" ".join(p.split()).casefold() == h1.casefold() for p in parts):
-        return h1
 
     def names_site(part: str) -> bool:
         part = part.casefold()
         return bool(site) and (site in part or part in site) or bool(
             re.search(r"\bwiki(pedia)?\b|\bfandom\b|\b[\w-]+\.(com|org|net|gov|edu|io|co|uk)\b", part))
+
+    if h1 and not names_site(h1) and any(" ".join(p.split()).casefold() == h1.casefold() for p in parts):
+        return h1
 
     first, last = 0, len(parts) - 1
     while last > first and names_site(parts[last]):
