@@ -42,7 +42,7 @@ from qa.errors import NotFound, UnreadableFile
 log = logging.getLogger(__name__)
 
 WORKER = Path(__file__).with_name("pdf_worker.py")
-TESSERACT = "/usr/bin/tesseract"
+TESSERACT = "/usr/bin/tesseract"  # reads scanned pages when installed (apt-get install tesseract-ocr)
 OCR_SECONDS = 240  # Tesseract's time budget per file; pages past it are reported, not read
 PARSE_SECONDS = 60  # the child's time limit: this, plus SECONDS_PER_PAGE, at most MAX_PARSE_SECONDS
 SECONDS_PER_PAGE = 0.5
@@ -112,8 +112,9 @@ class Line:
 
 def read(data: bytes, source: str) -> Document:
     """A PDF's bytes -> Document with pages, line boxes and the original bytes (for page previews)."""
-    ocr_seconds = OCR_SECONDS if os.path.exists(TESSERACT) else 0
-    result = run_worker(["extract", str(ocr_seconds)], data, source, parse_timeout(data) + ocr_seconds)
+    tesseract = TESSERACT if os.path.exists(TESSERACT) else ""
+    ocr_seconds = OCR_SECONDS if tesseract else 0
+    result = run_worker(["extract", tesseract, str(ocr_seconds)], data, source, parse_timeout(data) + ocr_seconds)
     if not result["pages"]:
         raise UnreadableFile(f"{source}: this PDF has no pages.")
     if any("install tesseract" in (page["problem"] or "") for page in result["pages"]):
@@ -391,7 +392,7 @@ def joiner(a: Line, b: Line, pitch: float | None, same_page: bool) -> str:
 
 def continues(a: Line, b: Line) -> bool:
     """Whether b, at the top of the next page or column, carries on a's sentence."""
-    full = a.x1 >= a.right - 2 * a.size
+    full = a.x1 >= a.right - max(2 * a.size, 0.25 * (a.right - a.left))
     return full and not a.table and not b.table and not SENTENCE_END.search(a.text) and b.text[:1].islower()
 
 

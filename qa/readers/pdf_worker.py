@@ -2,7 +2,7 @@
 
 Run by qa/readers/pdf.py as a script (not imported: it must not load qa or PDFium in the parent):
 
-    python pdf_worker.py extract OCR_SECONDS < file.pdf   -> JSON {"title", "pages": [...]} on stdout
+    python pdf_worker.py extract TESSERACT OCR_SECONDS < file.pdf -> JSON {"title", "pages": [...]} on stdout
     python pdf_worker.py render NUMBER MAX_WIDTH < file.pdf -> JSON {"png": base64, "scale"} on stdout
 
 A failure is JSON {"error": kind, "message": ...} and exit status 2. The address space is capped
@@ -31,7 +31,6 @@ MAX_PAGE_CHARS = 200_000  # more on one page is a generated bomb, not a document
 OCR_DPI = 300
 OCR_MAX_PIXELS = 40_000_000  # a poster-sized page is rendered at a lower resolution
 OCR_PAGE_SECONDS = 60
-TESSERACT = "/usr/bin/tesseract"
 SPACES = frozenset(" \t\xa0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u202f\u205f\u3000")
 
 
@@ -46,7 +45,7 @@ def main(argv: list[str]) -> int:
     data = sys.stdin.buffer.read()
     try:
         if argv[1] == "extract":
-            result = extract(data, ocr_seconds=float(argv[2]))
+            result = extract(data, tesseract=argv[2], ocr_seconds=float(argv[3]))
         else:
             result = render(data, int(argv[2]), int(argv[3]))
     except Refused as refused:
@@ -58,21 +57,26 @@ def main(argv: list[str]) -> int:
 
 
 def open_pdf(data: bytes):
+    """The PdfDocument; refused when encrypted, damaged, or cut short (PDFium would read what is
+    left of a truncated file and quietly lose the rest, so a file must end with its %%EOF marker)."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as raw
 
     try:
-        return pdfium.PdfDocument(data)
+        pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as error:
-        code = getattr(error, "err_code", None)
-        if code in (raw.FPDF_ERR_PASSWORD, raw.FPDF_ERR_SECURITY):
+        if getattr(error, "err_code", None) in (raw.FPDF_ERR_PASSWORD, raw.FPDF_ERR_SECURITY):
             raise Refused("encrypted", "it is encrypted (password-protected)") from None
-        if b"%%EOF" not in data[-4096:]:
+        if data.startswith(b"%PDF") and b"%%EOF" not in data[-4096:]:
             raise Refused("truncated", "it is truncated (the file ends early)") from None
         raise Refused("damaged", "it is damaged or not a PDF") from None
+    if b"%%EOF" not in data.rstrip(b"\0 \t\r\n")[-1024:]:
+        raise Refused("truncated", "it is truncated (the file ends early)")
+    return pdf
 
 
-def extract(data: bytes, ocr_seconds: float) -> dict:
+def extract(data: bytes, tesseract: str, ocr_seconds: float) -> dict:
+    """The title and every page's segments; a scanned page is read by `tesseract` (a path, or "")."""
     pdf = open_pdf(data)
     deadline = time.monotonic() + ocr_seconds
     pages = []
@@ -83,13 +87,13 @@ def extract(data: bytes, ocr_seconds: float) -> dict:
             pages.append({"width": 0.0, "height": 0.0, "segments": [], "read_by": "none",
                           "problem": "damaged page: PDFium could not open it"})
             continue
-        pages.append(read_page(page, index + 1, deadline))
+        pages.append(read_page(page, index + 1, tesseract, deadline))
         page.close()
     title = pdf.get_metadata_value("Title") if len(pdf) else ""
     return {"title": title, "pages": pages}
 
 
-def read_page(page, number: int, deadline: float) -> dict:
+def read_page(page, number: int, tesseract: str, deadline: float) -> dict:
     width, height = page.get_size()
     textpage = page.get_textpage()
     segments = text_segments(textpage, page_transform(page, width, height), number)
@@ -97,14 +101,14 @@ def read_page(page, number: int, deadline: float) -> dict:
     result = {"width": width, "height": height, "segments": segments, "read_by": "text", "problem": None}
     letters = sum(len(s[0].strip()) for s in segments)
     if letters < 20 and scanned(page, width * height, letters):
-        if not os.path.exists(TESSERACT):
+        if not tesseract or not os.path.exists(tesseract):
             result.update(read_by="none", problem="no text layer (scanned page); install tesseract-ocr to read it: "
                           "apt-get install tesseract-ocr")
         elif time.monotonic() > deadline:
             result.update(read_by="none", problem="no text layer (scanned page); OCR skipped: this file's OCR time "
                           "limit was used up")
         else:
-            found = ocr(page, width, height, deadline)
+            found = ocr(page, width, height, tesseract, deadline)
             if found:
                 result.update(segments=found, read_by="ocr")
             else:
@@ -251,7 +255,7 @@ def scanned(page, area: float, letters: int) -> bool:
     return False
 
 
-def ocr(page, width: float, height: float, deadline: float) -> list[list]:
+def ocr(page, width: float, height: float, tesseract: str, deadline: float) -> list[list]:
     """Tesseract's words on the page rendered at OCR_DPI, grouped into line segments in PDF points."""
     scale = min(OCR_DPI / 72, (OCR_MAX_PIXELS / max(width * height, 1.0)) ** 0.5)
     image = page.render(scale=scale, grayscale=True).to_pil()
@@ -261,7 +265,7 @@ def ocr(page, width: float, height: float, deadline: float) -> list[list]:
         del image
         timeout = max(1.0, min(OCR_PAGE_SECONDS, deadline - time.monotonic()))
         try:
-            done = subprocess.run([TESSERACT, path, "stdout", "--psm", "3", "tsv"], capture_output=True,
+            done = subprocess.run([tesseract, path, "stdout", "--psm", "3", "tsv"], capture_output=True,
                                   timeout=timeout, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
         except subprocess.TimeoutExpired:
             return []

@@ -1,0 +1,170 @@
+"""Test PDFs built with fpdf2, each with text known to stand on a known page.
+
+Text is placed line by line (fpdf2's `text` at a baseline), so the line breaks, columns and table
+cells are exactly what the tests expect the reader to undo. Importable by any test: `from pdfs import ...`.
+"""
+from __future__ import annotations
+
+import io
+
+from fpdf import FPDF
+from PIL import Image, ImageDraw, ImageFont
+
+WIDTH, HEIGHT = 612, 792  # US letter, in points
+LEFT, TOP, BOTTOM = 72, 100, 700
+HEADER = "Tide Office Annual Report 2024"
+
+# The running-report document: page number -> paragraphs (each a list of lines, as printed).
+REPORT_PAGES = 5
+ON_PAGE_3 = "The lighthouse keeper counted ninety-one ships in the third week of March."
+HYPHENATED = ["Ships from the inter-", "national lanes were logged by a well-", "known pilot called Ada Brightwater."]
+# A paragraph that ends page 2 mid-sentence and runs on at the top of page 3.
+RUN_ON = ("The night crew then repaired the old fog horn, which had been silent since the storm of the previous "
+          "winter and which the harbour master had promised to replace before the summer fair began.")
+
+TWO_COLUMN_TITLE = "Tidal Patterns in Two Columns"
+COLUMN_ONE = ("Alpha tides rise twice each day along the northern shore. Alpha currents turn slowly near the "
+              "old pier where the fishing boats wait. Alpha water is cold in every season of the year. "
+              "Alpha storms arrive from the west and leave by the morning.")
+COLUMN_TWO = ("Beta tides follow the moon across the southern bay. Beta currents run fast past the chalk "
+              "cliffs and the sandbanks. Beta water warms quickly in the short summer months. Beta "
+              "sailors read the sky before they leave the harbour.")
+TABLE = [("Harbour", "Ships", "Tonnes"), ("Dover", "412", "9300"), ("Calais", "388", "8100"),
+         ("Ostend", "97", "2250")]
+SCANNED_WORDS = ["HARBOUR LIGHTS INSPECTION", "The beacon was repaired in April"]
+
+
+def new_pdf(title: str | None = None) -> FPDF:
+    pdf = FPDF(unit="pt", format="letter")
+    pdf.set_auto_page_break(False)
+    pdf.set_font("Helvetica", size=11)
+    if title:
+        pdf.set_title(title)
+    return pdf
+
+
+def lines_at(pdf: FPDF, x: float, y: float, lines: list[str], leading: float = 14) -> float:
+    """Print lines from baseline y down; the baseline after the last line."""
+    for line in lines:
+        pdf.text(x, y, line)
+        y += leading
+    return y
+
+
+def wrap(pdf: FPDF, text: str, width: float) -> list[str]:
+    """Greedy word wrap to `width` points in the current font."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and pdf.get_string_width(lines[-1] + " " + word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def filler(page: int, count: int) -> str:
+    return " ".join(f"Entry {page}.{i} of the harbour log notes calm water, steady wind and a clear sky over the "
+                    f"mooring posts." for i in range(count))
+
+
+def report_pdf(title: str | None = "Harbour Report") -> bytes:
+    """Five pages with a running header, a "Page N of 5" footer and a lone page number, words
+    hyphenated across lines (page 2), RUN_ON running from the foot of page 2 to the top of page 3,
+    and ON_PAGE_3 on page 3."""
+    pdf = new_pdf(title)
+    for page in range(1, REPORT_PAGES + 1):
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=9)
+        pdf.text(LEFT, 40, HEADER)
+        pdf.text(LEFT, 760, f"Page {page} of {REPORT_PAGES}")
+        pdf.text(WIDTH - LEFT - 10, 760, str(page))
+        pdf.set_font("Helvetica", size=11)
+        y = float(TOP)
+        if page == 1:
+            pdf.set_font("Helvetica", "B", size=18)
+            pdf.text(LEFT, y, "Harbour Report for the Year")
+            pdf.set_font("Helvetica", size=11)
+            y += 36
+        run_on = wrap(pdf, RUN_ON, WIDTH - 2 * LEFT)
+        if page == 3:
+            y = lines_at(pdf, LEFT, y, run_on[-1:]) + 10
+            y = lines_at(pdf, LEFT, y, [ON_PAGE_3]) + 10
+        y = lines_at(pdf, LEFT, y, wrap(pdf, filler(page, 4), WIDTH - 2 * LEFT)) + 10
+        if page == 2:
+            y = lines_at(pdf, LEFT, y, HYPHENATED) + 10
+            lines_at(pdf, LEFT, BOTTOM - 14 * (len(run_on) - 2), run_on[:-1])
+            continue
+        lines_at(pdf, LEFT, y, wrap(pdf, filler(page + 20, 3), WIDTH - 2 * LEFT))
+    return bytes(pdf.output())
+
+
+def two_column_pdf() -> bytes:
+    """A full-width title over two columns whose lines are printed row by row (left, right, left...),
+    so only their positions say which column a line is in."""
+    pdf = new_pdf()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", size=18)
+    pdf.text(LEFT, TOP, TWO_COLUMN_TITLE)
+    pdf.set_font("Helvetica", size=10)
+    column = (WIDTH - 2 * LEFT - 24) / 2
+    one, two = wrap(pdf, COLUMN_ONE, column), wrap(pdf, COLUMN_TWO, column)
+    y = TOP + 40.0
+    for i in range(max(len(one), len(two))):
+        if i < len(one):
+            pdf.text(LEFT, y, one[i])
+        if i < len(two):
+            pdf.text(LEFT + column + 24, y, two[i])
+        y += 13
+    return bytes(pdf.output())
+
+
+def table_pdf() -> bytes:
+    """A paragraph, a three-column table of figures, another paragraph."""
+    pdf = new_pdf()
+    pdf.add_page()
+    y = lines_at(pdf, LEFT, TOP, wrap(pdf, "Ships and cargo by harbour for the spring season are set out in "
+                                     "the table below, counted by the port officers.", WIDTH - 2 * LEFT)) + 14
+    for row in TABLE:
+        for x, cell in zip((LEFT, LEFT + 200, LEFT + 330), row):
+            pdf.text(x, y, cell)
+        y += 16
+    lines_at(pdf, LEFT, y + 14, wrap(pdf, "The counts exclude pleasure craft and the ferries that cross every "
+                                     "hour between the two coasts.", WIDTH - 2 * LEFT))
+    return bytes(pdf.output())
+
+
+def scanned_pdf() -> bytes:
+    """Page 1 is text; page 2 is only a picture of SCANNED_WORDS (no text layer); page 3 is blank."""
+    pdf = new_pdf()
+    pdf.add_page()
+    lines_at(pdf, LEFT, TOP, ["This report has a scanned page after this one."])
+    pdf.add_page()
+    image = Image.new("L", (1275, 1650), 255)  # letter at 150 dpi
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=48)
+    for i, words in enumerate(SCANNED_WORDS):
+        draw.text((150, 200 + 90 * i), words, fill=0, font=font)
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    pdf.image(png, x=0, y=0, w=WIDTH, h=HEIGHT)
+    pdf.add_page()
+    return bytes(pdf.output())
+
+
+def encrypted_pdf() -> bytes:
+    pdf = new_pdf()
+    pdf.set_encryption(owner_password="owner", user_password="secret")
+    pdf.add_page()
+    lines_at(pdf, LEFT, TOP, ["Nobody reads this without the password."])
+    return bytes(pdf.output())
+
+
+def crowded_pdf(chars: int = 210_000) -> bytes:
+    """One page carrying more characters than any real page (a text bomb)."""
+    pdf = new_pdf()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=2)
+    line = "x" * 1000
+    for i in range(chars // len(line) + 1):
+        pdf.text(10, 10 + (i % 380) * 2, line)
+    return bytes(pdf.output())
