@@ -138,9 +138,8 @@ class Database:
         try:
             try:
                 with self.transaction() as db:
-                    for statement in schema.split(";"):
-                        if statement.strip():
-                            db.execute(statement)
+                    for statement in statements(schema):
+                        db.execute(statement)
                     self.initialise(db)
             except sqlite3.OperationalError as error:
                 if not cannot_write(error):
@@ -391,6 +390,18 @@ class Store(Database):
             yield [row[0] for row in rows], [(row[1], row[2]) for row in rows]
 
 
+def statements(script: str) -> list[str]:
+    """A schema's statements, one by one (a ';' inside a comment or a string does not end one)."""
+    found, pending = [], ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                found.append(pending)
+            pending = ""
+    return found
+
+
 def cannot_write(error: sqlite3.OperationalError) -> bool:
     """SQLITE_READONLY or SQLITE_CANTOPEN (and their extended codes): a file or folder we may not write."""
     return getattr(error, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN)
@@ -422,9 +433,8 @@ class ConversationStore(Database):
         self._uri = f"file:conversations-{id(self)}?mode=memory&cache=shared"
         self._keeper = self.db  # a shared in-memory database lives while one connection is open
         with self.transaction() as db:
-            for statement in schema.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            for statement in statements(schema):
+                db.execute(statement)
 
     def conversation_exists(self, conversation_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is not None
