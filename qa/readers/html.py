@@ -268,12 +268,21 @@ def drop_apparatus(blocks: list[Block]) -> list[Block]:
     return kept
 
 
-def squash(text: str) -> str:
-    return "".join(text.casefold().split())
+WORD = re.compile(r"\w+")
+SHINGLE = 4  # words: long enough to be specific, short enough to survive a changed character
+
+
+def shingles(text: str) -> list[tuple[str, ...]]:
+    words = WORD.findall(text.casefold())
+    return [tuple(words[i : i + SHINGLE]) for i in range(max(len(words) - SHINGLE + 1, 1))] if words else []
 
 
 def main_blocks(blocks: list[Block], root: etree._Element) -> list[Block]:
-    """The blocks trafilatura counts as the article, with the headings over them."""
+    """The blocks trafilatura counts as the article, with the headings over them.
+
+    A block counts when at least half of its 4-word runs are in trafilatura's text: trafilatura
+    rewrites a little (spacing, some inline marks), so whole lines would not match exactly.
+    """
     import trafilatura  # imported here: slow to import and only needed for HTML
 
     try:
@@ -281,10 +290,11 @@ def main_blocks(blocks: list[Block], root: etree._Element) -> list[Block]:
                                         favor_recall=True, output_format="txt")
     except Exception:  # noqa: BLE001 - an extractor failure leaves the whole page, not an error
         extracted = None
-    article = squash(extracted or "")
-    if len(article) < 200:
+    runs = set(shingles(extracted or ""))
+    if len(runs) < 50:
         return blocks
-    content = [b.kind == "heading" or in_article(b.text, article) for b in blocks]
+    squashed = " ".join(WORD.findall((extracted or "").casefold()))
+    content = [b.kind == "heading" or in_article(b.text, runs, squashed) for b in blocks]
     kept: list[Block] = []
     for i, block in enumerate(blocks):
         if block.kind == "heading":
@@ -297,10 +307,12 @@ def main_blocks(blocks: list[Block], root: etree._Element) -> list[Block]:
     return kept
 
 
-def in_article(text: str, article: str) -> bool:
-    lines = [squash(line) for line in text.split("\n")]
-    found = sum(len(line) for line in lines if line and line in article)
-    return found * 2 >= sum(len(line) for line in lines)
+def in_article(text: str, article_runs: set[tuple[str, ...]], article_words: str) -> bool:
+    """Half of the block's 4-word runs are in the article; a shorter block is in it whole."""
+    runs = shingles(text)
+    if len(runs) == 1 and len(runs[0]) < SHINGLE:
+        return f" {' '.join(runs[0])} " in f" {article_words} "
+    return not runs or 2 * sum(run in article_runs for run in runs) >= len(runs)
 
 
 def layout(blocks: list[Block]) -> str:
