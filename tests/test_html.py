@@ -124,3 +124,18 @@ def test_a_wrapper_named_like_chrome_keeps_the_article():
             f"<div class='sidebar'>Popular this week: ten bridges</div></div></body></html>")
     text = parse_bytes(page.encode(), ".html", "w.html").text
     assert text == f"{LEAD}\n\n{DESIGN}"
+
+
+def test_teasers_and_menus_without_telling_class_names_are_not_the_article():
+    """trafilatura picks the article where class names say nothing ("top", "more", "bottom")."""
+    teasers = "".join(f'<div class="card"><a href="/n{i}">Story number {i} about something else entirely</a></div>'
+                      for i in range(8))
+    page = (f"<html><head><title>Harbour wall to be rebuilt | The Daily Example</title>"
+            f"<meta property='og:site_name' content='The Daily Example'></head><body>"
+            f"<div class='top'><a href='/'>Home</a> <a href='/news'>News</a> <a href='/sport'>Sport</a></div>"
+            f"<div class='story'><h1>Harbour wall to be rebuilt</h1><p>{LEAD}</p><p>{DESIGN}</p><p>{TOLLS}</p></div>"
+            f"<div class='more'><h3>More from the site</h3>{teasers}</div>"
+            f"<div class='bottom'>Copyright 2024 The Daily Example.</div></body></html>")
+    document = parse_bytes(page.encode(), ".html", "news.html")
+    assert document.title == "Harbour wall to be rebuilt"
+    assert document.text == f"Harbour wall to be rebuilt\n\n{LEAD}\n\n{DESIGN}\n\n{TOLLS}"
