@@ -339,10 +339,13 @@ class Index:
             return {}
 
     def _write_meta_file(self) -> None:
-        meta = {key: value for key, value in self.read_meta_file().items() if key not in ("generation", "passages")}
+        """Rewritten only when it changes (the model is recorded once), not on every save."""
+        found = self.read_meta_file()
+        meta = {key: value for key, value in found.items() if key not in ("generation", "passages")}
         meta.update(format=FORMAT_VERSION, model=self.store.get_meta("model"),
                     dimension=int(self.store.get_meta("dimension") or 0))
-        write_atomically(self.folder / META, json.dumps(meta, indent=2).encode())
+        if meta != found:
+            write_atomically(self.folder / META, json.dumps(meta, indent=2).encode())
 
     def close(self) -> None:
         self.store.close()

@@ -106,13 +106,16 @@ def test_killed_server_keeps_every_confirmed_upload(seeds_index_dir, tmp_path):
     killed_mid_request = len(set(cut_off))
     print(f"\ncrash: {TRIALS} kills, {killed_mid_request} with an upload in flight, {len(confirmed)} confirmed "
           f"uploads all present, {documents} documents")
-    # The kills must have hit the server while it was writing, or the checks above proved nothing.
-    assert killed_mid_request >= TRIALS // 2 and len(confirmed) > TRIALS
+    # The kills must have hit the server while it was writing, and uploads confirmed before a kill
+    # must have been checked after it, or the checks above proved nothing.
+    assert killed_mid_request >= TRIALS // 2 and len(confirmed) >= TRIALS // 2
 
 
 @pytest.mark.model
 def test_a_truncated_faiss_file_is_rebuilt_when_the_server_starts(index_dir, tmp_path):
-    vectors = index_dir / VECTORS
+    index = Index(index_dir)
+    vectors = index.vectors_file(index.store.generation)
+    index.close()
     vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 3])
     port = free_port()
     log_path = tmp_path / "server.log"
@@ -127,4 +130,4 @@ def test_a_truncated_faiss_file_is_rebuilt_when_the_server_starts(index_dir, tmp
         server.terminate()
         server.wait(timeout=30)
     log_text = log_path.read_text()
-    assert "WARNING" in log_text and "rebuilding" in log_text and VECTORS in log_text
+    assert "WARNING" in log_text and "rebuilding" in log_text and vectors.name in log_text
