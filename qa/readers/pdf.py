@@ -187,7 +187,7 @@ def clean(text: str) -> str:
 
 def assemble(raw_pages: list[dict]) -> tuple[str, list[Page], list[Box], list[Line]]:
     """Pages of fragments -> (text, pages, boxes, page 1's lines): the one text all offsets index into."""
-    fragments = [[f for f in (Fragment(clean(s[0]), *s[1:]) for s in page["segments"]) if f.text]
+    fragments = [on_page([Fragment(clean(s[0]), *s[1:]) for s in page["segments"]], page["width"], page["height"])
                  for page in raw_pages]
     drop = furniture(fragments, [page["height"] for page in raw_pages])
     ordered = [page_order([f for i, f in enumerate(page) if (number, i) not in drop])
@@ -236,6 +236,17 @@ def assemble(raw_pages: list[dict]) -> tuple[str, list[Page], list[Box], list[Li
         pages.append(Page(number + 1, start, end, round(raw["width"], 2), round(raw["height"], 2),
                           raw["read_by"], raw["problem"]))
     return "".join(parts), pages, boxes, ordered[0] if ordered else []
+
+
+def on_page(fragments: list[Fragment], width: float, height: float) -> list[Fragment]:
+    """The fragments a reader can see: text set off the page (clipped away when printed) is dropped,
+    and a box reaching past the page's edge is cut at it."""
+    seen = []
+    for f in fragments:
+        f.x0, f.y0, f.x1, f.y1 = max(f.x0, 0.0), max(f.y0, 0.0), min(f.x1, width), min(f.y1, height)
+        if f.text and f.x0 < f.x1 and f.y0 < f.y1:
+            seen.append(f)
+    return seen
 
 
 def words(texts) -> set[str]:
