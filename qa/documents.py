@@ -131,6 +131,7 @@ class Document:
     sections: list[Section] = field(default_factory=list)  # headings, in order (Word)
     original: bytes | None = None  # the file as given, kept for page previews (PDF)
     file_hash: str = ""  # SHA-256 of the file's bytes, so an unchanged file is not even parsed again
+    origin: str = ""  # the folder it was ingested from ("" for a document sent over the API)
 
     @property
     def unread_pages(self) -> list[Page]:
@@ -155,9 +156,11 @@ class Document:
         return spans
 
 
-def document_id(source: str) -> str:
-    """A stable id from the source path, so a changed file keeps its id and replaces itself."""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+def document_id(source: str, origin: str = "") -> str:
+    """A stable id from where the document came from, so a changed file keeps its id and replaces
+    itself, and two folders' files of the same name are two documents."""
+    key = f"{origin}\n{source}" if origin else source
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def make_document(raw_text: str, source: str, title: str | None = None, type: str = "txt") -> Document:

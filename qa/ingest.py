@@ -7,6 +7,7 @@ bytes, same chunking settings) are skipped without parsing them or loading the m
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -56,43 +57,50 @@ class IngestReport:
 
 
 def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool = True) -> IngestReport:
+    """Read the files under `paths` into the index. With `prune`, documents that came from one of
+    the folders given and whose file is gone are removed (never uploads, never other folders')."""
     report = IngestReport()
     started = time.perf_counter()
-    files = list(iter_files([Path(p) for p in paths]))
+    files = source_files([Path(p) for p in paths])
     rechunk = index.chunking_changed
     existing = index.store.document_hashes()
-    known_files = {} if rechunk else index.store.file_hashes()
     pending: list[Document] = []
 
+    def stored(file: SourceFile) -> tuple[str, str] | None:
+        """(text hash, file hash) of this file's stored version (one from before origins counts)."""
+        return existing.get((file.origin, file.source)) or existing.get((None, file.source))
+
     bar = tqdm(total=len(files), unit="doc", desc="ingest", disable=not progress, dynamic_ncols=True)
-    for source, document in parse_ahead(files, known_files, report):
+    unchanged_bytes = {} if rechunk else {f.path: found[1] for f in files if (found := stored(f)) and found[1]}
+    for file, document in parse_ahead(files, unchanged_bytes, report):
         if isinstance(document, Exception):
-            report.failed.append((source, str(document)))
-            log.warning("skipped %s: %s", source, document)
-        elif document is None or (not rechunk and existing.get(source) == document.hash):
+            report.failed.append((file.source, str(document)))
+            log.warning("skipped %s: %s", file.path, document)
+        elif document is None or (not rechunk and (stored(file) or ("",))[0] == document.hash):
             report.unchanged += 1  # same bytes (or, for an index from before file hashes, same text)
         elif not document.text.strip():
-            report.empty.append(source)
-            report.unread_pages += [(source, page.number, page.problem) for page in document.unread_pages]
+            report.empty.append(file.source)
+            report.unread_pages += [(file.source, page.number, page.problem) for page in document.unread_pages]
         else:
             report.pages += len(document.pages)
-            report.unread_pages += [(source, page.number, page.problem) for page in document.unread_pages]
+            report.unread_pages += [(file.source, page.number, page.problem) for page in document.unread_pages]
             pending.append(document)
             if sum(len(d.text) for d in pending) >= EMBED_BATCH_PASSAGES * 600:
-                _store_batch(index, pending, existing, report, bar)
+                _store_batch(index, pending, report, bar)
                 pending = []
             continue  # the bar moves when the document is stored
         bar.update(1)
     if pending:
-        _store_batch(index, pending, existing, report, bar)
+        _store_batch(index, pending, report, bar)
     bar.close()
 
     if prune:
-        present = {source for _, source in files}
-        for document in index.store.documents():
-            if document["source"] not in present:
-                index.remove_document(document["id"])
-                report.removed += 1
+        for folder in {file.origin for file in files if file.from_folder} | empty_folders(paths):
+            present = {file.source for file in files if file.origin == folder}
+            for document_id, source in index.store.documents_from(folder):
+                if source not in present:
+                    index.remove_document(document_id)
+                    report.removed += 1
     if report.added or report.updated or report.removed or not index.vectors_file(index.store.generation).exists():
         index.save_vectors()
     if rechunk:
@@ -101,37 +109,55 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
     return report
 
 
-def parse_ahead(files: list[tuple[Path, str]], known_files: dict[str, str],
-                report: IngestReport) -> Iterator[tuple[str, Document | Exception | None]]:
-    """(source, document) in the files' order, parsed by PARSE_WORKERS threads a few files ahead of
+@dataclass
+class SourceFile:
+    path: Path
+    source: str  # how citations name it: the path under the folder given
+    origin: str  # the folder given (for a file argument, its folder), resolved
+    from_folder: bool  # given as part of a folder (only those are pruned)
+
+
+def source_files(paths: list[Path]) -> list[SourceFile]:
+    """Every supported file under `paths`, with the folder it was found in."""
+    files = []
+    for root in paths:
+        folder = root.resolve() if root.is_dir() else root.resolve().parent
+        files += [SourceFile(path, source, str(folder), root.is_dir()) for path, source in iter_files([root])]
+    return files
+
+
+def empty_folders(paths: list[Path]) -> set[str]:
+    """Folders given that hold no file any more: pruning them removes all they had."""
+    return {str(Path(p).resolve()) for p in paths if Path(p).is_dir()}
+
+
+def parse_ahead(files: list[SourceFile], unchanged_bytes: dict[Path, str],
+                report: IngestReport) -> Iterator[tuple[SourceFile, Document | Exception | None]]:
+    """(file, document) in the files' order, parsed by PARSE_WORKERS threads a few files ahead of
     the caller (a PDF parses in a child process, so the threads really run at once). The document is
     None for a file whose bytes are unchanged, an exception for one that could not be read."""
-    def parse(path: Path, source: str) -> tuple[Document | Exception | None, float]:
+    def parse(file: SourceFile) -> tuple[Document | Exception | None, float]:
         began = time.perf_counter()
         try:
-            if known_files.get(source) and known_files[source] == file_hash(path.read_bytes()):
+            if file.path in unchanged_bytes and unchanged_bytes[file.path] == file_hash(file.path.read_bytes()):
                 return None, 0.0
-            return read_document(path, source), time.perf_counter() - began
+            return read_document(file.path, file.source, file.origin), time.perf_counter() - began
         except (OSError, QAError) as error:
             return error, time.perf_counter() - began
 
     with ThreadPoolExecutor(PARSE_WORKERS, thread_name_prefix="parse") as pool:
-        queued: list[tuple[str, Future]] = []
         upcoming = iter(files)
-        for path, source in upcoming:  # keep 2 files a worker in flight: enough to hide parsing
-            queued.append((source, pool.submit(parse, path, source)))
-            if len(queued) >= 2 * PARSE_WORKERS:
-                break
-        while queued:
-            source, future = queued.pop(0)
+        queued = [(file, pool.submit(parse, file)) for file in itertools.islice(upcoming, 2 * PARSE_WORKERS)]
+        while queued:  # keep 2 files a worker in flight: enough to hide parsing behind the model
+            file, future = queued.pop(0)
             waited = time.perf_counter()
             document, seconds = future.result()
             report.parse_wait_seconds += time.perf_counter() - waited
             report.parse_seconds += seconds
             following = next(upcoming, None)
             if following is not None:
-                queued.append((following[1], pool.submit(parse, *following)))
-            yield source, document
+                queued.append((following, pool.submit(parse, following)))
+            yield file, document
 
 
 def add_documents(index: Index, documents: list[Document]) -> IngestReport:
@@ -139,22 +165,21 @@ def add_documents(index: Index, documents: list[Document]) -> IngestReport:
     and save the FAISS file. Returns the report; `report.passages` counts what was embedded."""
     report = IngestReport()
     started = time.perf_counter()
-    existing = index.store.document_hashes()
     with tqdm(total=len(documents), disable=True) as bar:
-        _store_batch(index, documents, existing, report, bar)
+        _store_batch(index, documents, report, bar)
     index.save_vectors()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _store_batch(index: Index, documents: list[Document], existing: dict[str, str], report: IngestReport, bar: tqdm) -> None:
+def _store_batch(index: Index, documents: list[Document], report: IngestReport, bar: tqdm) -> None:
     """Chunk and embed several documents together (bigger batches run faster), then store each.
 
     The model reads each passage once; each sentence also gets a vector, pooled from that pass: a
     question usually matches one sentence, whose own vector finds it where the passage's is diluted."""
     index.embedder  # the first batch loads the model; an ingest of unchanged files never does
     if report.first_batch_at is None:
-        if existing:  # load FAISS and BM25 first, so they follow each write rather than being rebuilt
+        if index.store.counts()[0]:  # load FAISS and BM25 first, so they follow each write rather than being rebuilt
             index.refresh()
         report.first_batch_at = time.perf_counter()
     chunks = [index.chunk(document) for document in documents]
@@ -171,9 +196,9 @@ def _store_batch(index: Index, documents: list[Document], existing: dict[str, st
     offset = 0
     for document, passages in zip(documents, chunks):
         end = offset + len(passages)
-        index.replace_document(document, passages, vectors[offset:end], sentence_vectors[offset:end])
+        change = index.replace_document(document, passages, vectors[offset:end], sentence_vectors[offset:end])
         offset = end
-        if document.source in existing:
+        if change.replaced:
             report.updated += 1
         else:
             report.added += 1

@@ -33,14 +33,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
-    source TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
     hash TEXT NOT NULL,
     text TEXT NOT NULL,
     added_at REAL NOT NULL,
     type TEXT NOT NULL DEFAULT 'txt',    -- txt, md, html, pdf, docx, pptx
     pages TEXT NOT NULL DEFAULT '[]',    -- JSON: [{number, start, end, width, height, read_by, problem}]
     sections TEXT NOT NULL DEFAULT '[]', -- JSON: [[start, heading], ...]
-    file_hash TEXT NOT NULL DEFAULT ''   -- SHA-256 of the file's bytes: an unchanged file is not parsed again
+    file_hash TEXT NOT NULL DEFAULT '',  -- SHA-256 of the file's bytes: an unchanged file is not parsed again
+    origin TEXT,                         -- the folder ingested ('' for an API upload; NULL: not recorded)
+    UNIQUE (origin, source)
 );
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,7 +74,7 @@ DROP TABLE IF EXISTS passages_fts;
 # Columns a version-3 database lacks; added in place (the boxes table comes with SCHEMA).
 MIGRATION_COLUMNS = {
     "documents": ["type TEXT NOT NULL DEFAULT 'txt'", "pages TEXT NOT NULL DEFAULT '[]'",
-                  "sections TEXT NOT NULL DEFAULT '[]'", "file_hash TEXT NOT NULL DEFAULT ''"],
+                  "sections TEXT NOT NULL DEFAULT '[]'", "file_hash TEXT NOT NULL DEFAULT ''", "origin TEXT"],
     "passages": ["page_first INTEGER", "page_last INTEGER"],
 }
 # A longer line than this on one page box is not expected; it bounds the box lookup's index scan.
@@ -120,6 +122,7 @@ class Change:
     vectors: np.ndarray
     generation: int
     texts: list[tuple[str, str]] = field(default_factory=list)  # (title, text) of each added passage
+    replaced: bool = False  # the document was there before, in an earlier version
 
 
 class Database:
@@ -214,6 +217,7 @@ class Store(Database):
     the generation counter every content write bumps)."""
 
     def __init__(self, path: Path):
+        migrate_unique_source(Path(path))
         super().__init__(path, SCHEMA)
 
     def initialise(self, db: sqlite3.Connection) -> None:
@@ -261,13 +265,18 @@ class Store(Database):
                          sentence_vectors: list[np.ndarray]) -> Change:
         """Store a document with its passages, replacing any earlier version with the same source."""
         with self.write() as db:
-            removed = self._delete(db, "source = ?", document.source)
+            # The same file (origin and source) replaces itself; a document from before origins were
+            # recorded (NULL) with the same source is this file's earlier version.
+            where = "(origin = ? OR origin IS NULL) AND source = ?"
+            replaced = db.execute(f"SELECT 1 FROM documents WHERE {where}", (document.origin, document.source)).fetchone()
+            removed = self._delete(db, where, document.origin, document.source)
             db.execute(
-                "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections, file_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections, file_hash, origin) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (document.id, document.title, document.source, document.hash, document.text, time.time(),
                  document.type, json.dumps([asdict(page) for page in document.pages]),
-                 json.dumps([[section.start, section.title] for section in document.sections]), document.file_hash),
+                 json.dumps([[section.start, section.title] for section in document.sections]), document.file_hash,
+                 document.origin),
             )
             db.executemany("INSERT INTO boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            [(document.id, b.start, b.end, b.page, b.x0, b.y0, b.x1, b.y1) for b in document.boxes])
@@ -285,7 +294,7 @@ class Store(Database):
                 )
                 added.append(cursor.lastrowid)
             texts = [(document.title, passage.text) for passage in passages]
-            return Change(removed, added, vectors, self._generation(db), texts)
+            return Change(removed, added, vectors, self._generation(db), texts, replaced is not None)
 
     def remove_document(self, document_id: str) -> Change:
         """Delete a document and its passages (nothing removed if the id is unknown)."""
@@ -298,19 +307,21 @@ class Store(Database):
         return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
     @staticmethod
-    def _delete(db: sqlite3.Connection, where: str, value: str) -> list[int]:
+    def _delete(db: sqlite3.Connection, where: str, *values: str) -> list[int]:
         ids = [row[0] for row in db.execute(
-            f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.document_id WHERE d.{where}", (value,))]
-        db.execute(f"DELETE FROM documents WHERE {where}", (value,))  # passages go by cascade
+            f"SELECT id FROM passages WHERE document_id IN (SELECT id FROM documents WHERE {where})", values)]
+        db.execute(f"DELETE FROM documents WHERE {where}", values)  # passages go by cascade
         return ids
 
-    def document_hashes(self) -> dict[str, str]:
-        """source -> content hash, to skip files that have not changed."""
-        return dict(self.db.execute("SELECT source, hash FROM documents"))
+    def document_hashes(self) -> dict[tuple[str | None, str], tuple[str, str]]:
+        """(origin, source) -> (text hash, file hash), to skip files that have not changed. The origin
+        is None for documents stored before origins were recorded."""
+        return {(origin, source): (text_hash, file_hash) for origin, source, text_hash, file_hash
+                in self.db.execute("SELECT origin, source, hash, file_hash FROM documents")}
 
-    def file_hashes(self) -> dict[str, str]:
-        """source -> SHA-256 of the file it was read from ('' for documents sent as text)."""
-        return dict(self.db.execute("SELECT source, file_hash FROM documents"))
+    def documents_from(self, origin: str) -> list[tuple[str, str]]:
+        """(id, source) of the documents ingested from the folder `origin`."""
+        return self.db.execute("SELECT id, source FROM documents WHERE origin = ?", (origin,)).fetchall()
 
     def documents(self) -> list[dict]:
         rows = self.db.execute(
@@ -405,6 +416,41 @@ def statements(script: str) -> list[str]:
 def cannot_write(error: sqlite3.OperationalError) -> bool:
     """SQLITE_READONLY or SQLITE_CANTOPEN (and their extended codes): a file or folder we may not write."""
     return getattr(error, "sqlite_errorcode", 0) & 0xFF in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN)
+
+
+def migrate_unique_source(path: Path) -> None:
+    """Before schema 4 a source was unique across the index, so two folders' "notes.txt" replaced
+    each other; now (origin, source) is. SQLite cannot change a constraint in place: the table is
+    copied, with foreign keys off so that dropping the old one does not cascade to the passages.
+    Documents from before keep a NULL origin: the next ingest of their folder adopts them."""
+    if not path.is_file():
+        return
+    try:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    except sqlite3.Error:
+        return  # unreadable or read-only: Database reports it
+    try:
+        try:
+            row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'documents'").fetchone()
+        except sqlite3.DatabaseError:
+            return  # not a database: Database reports it, naming the file
+        if row is None or "source TEXT NOT NULL UNIQUE" not in row[0]:
+            return
+        columns = [info[1] for info in db.execute("PRAGMA table_info(documents)")]
+        db.execute("PRAGMA foreign_keys=OFF")
+        db.execute("BEGIN IMMEDIATE")
+        create = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS documents"):SCHEMA.index("CREATE TABLE IF NOT EXISTS passages")]
+        db.execute(create.rstrip().rstrip(";").replace("IF NOT EXISTS documents", "documents_new", 1))
+        db.execute(f"INSERT INTO documents_new ({', '.join(columns)}) SELECT {', '.join(columns)} FROM documents")
+        db.execute("DROP TABLE documents")
+        db.execute("ALTER TABLE documents_new RENAME TO documents")
+        db.execute("COMMIT")
+    except sqlite3.OperationalError as error:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        log.warning("%s: could not migrate the documents table (%s); it is read as it is", path, error)
+    finally:
+        db.close()
 
 
 def summary(row: tuple) -> dict:

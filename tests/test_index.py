@@ -13,7 +13,8 @@ import pytest
 
 from qa.errors import IndexCorrupt, ModelMismatch
 from qa.index import DATABASE, META, Index
-from qa.ingest import ingest
+from qa.documents import make_document
+from qa.ingest import add_documents, ingest
 from qa.search import Searcher
 from tests.conftest import EVAL, SEEDS
 
@@ -52,30 +53,57 @@ def test_a_changed_file_replaces_its_passages(index_dir, tmp_path, count_embeddi
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
     index = Index(index_dir)
-    before = {d["source"]: d for d in index.store.documents()}
+    ingest(index, [corpus], progress=False)
+    count_embedding.clear()
+    before = {d["source"]: d for d in index.store.documents() if d["id"] in {i for i, _ in index.store.documents_from(str(corpus))}}
     (corpus / "000_2e21b0443b55ba82.txt").write_text("A short replacement\n\nThe otters of Brussels held a meeting.")
     report = ingest(index, [corpus], progress=False)
     assert report.updated == 1 and report.unchanged == 1
     assert count_embedding == [1]  # the one new passage, nothing of the unchanged file
-    after = {d["source"]: d for d in index.store.documents()}
+    after = {d["source"]: d for d in index.store.documents() if d["id"] in {i for i, _ in index.store.documents_from(str(corpus))}}
     assert after["000_2e21b0443b55ba82.txt"]["passages"] == 1
     assert after["000_2e21b0443b55ba82.txt"]["hash"] != before["000_2e21b0443b55ba82.txt"]["hash"]
     assert after["000_2e21b0443b55ba82.txt"]["id"] == before["000_2e21b0443b55ba82.txt"]["id"]
     hits = Searcher(index).ask("otters of Brussels", 3).passages
     assert hits[0].text.endswith("The otters of Brussels held a meeting.")
-    assert len(index.vectors) == sum(d["passages"] for d in after.values())
+    assert len(index.vectors) == index.store.counts()[1]
 
 
-def test_prune_drops_documents_whose_files_are_gone(index_dir, tmp_path):
+def test_prune_drops_only_gone_files_of_the_folders_ingested(index_dir, tmp_path):
+    """--prune removes a document whose file left the folder being ingested; the seeds (another
+    folder) and an API upload stay. (It used to remove every document not among the paths given.)"""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    shutil.copy(SEEDS / "002_aadcb0dba0a30b9a.txt", corpus)
+    (corpus / "keep.txt").write_text("Otters keep their tools in a pocket of skin under each forearm.")
+    (corpus / "gone.txt").write_text("Beavers build dams of branches and mud across slow streams.")
     index = Index(index_dir)
+    ingest(index, [corpus], progress=False)
+    add_documents(index, [make_document("Herons stand still in shallow water for hours.", "upload.txt")])
+    (corpus / "gone.txt").unlink()
     assert ingest(index, [corpus], progress=False).removed == 0  # without --prune nothing goes
     report = ingest(index, [corpus], prune=True, progress=False)
     assert report.removed == 1
-    assert [d["source"] for d in index.store.documents()] == ["002_aadcb0dba0a30b9a.txt"]
+    assert sorted(d["source"] for d in index.store.documents()) == [
+        "000_2e21b0443b55ba82.txt", "002_aadcb0dba0a30b9a.txt", "keep.txt", "upload.txt"]
     assert len(Index(index_dir).vectors) == index.store.counts()[1]
+
+
+def test_same_named_files_of_two_folders_are_two_documents_with_stable_ids(index_dir, tmp_path):
+    """Two folders' notes.txt given as separate arguments used to replace each other (one source)."""
+    for name, text in [("a", "The red lighthouse stands on the northern cape."),
+                       ("b", "The blue lighthouse stands on the southern cape.")]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "notes.txt").write_text(text)
+    index = Index(index_dir)
+    report = ingest(index, [tmp_path / "a", tmp_path / "b"], progress=False)
+    assert report.added == 2
+    notes = {d["id"]: d for d in index.store.documents() if d["source"] == "notes.txt"}
+    assert len(notes) == 2
+    again = ingest(index, [tmp_path / "b", tmp_path / "a"], progress=False)
+    assert again.unchanged == 2 and again.added == again.updated == 0
+    assert {d["id"] for d in index.store.documents() if d["source"] == "notes.txt"} == set(notes)
+    texts = [hit.text for hit in Searcher(index).ask("Which lighthouse is on the southern cape?", 5).passages]
+    assert any("blue lighthouse" in t for t in texts) and any("red lighthouse" in t for t in texts)
 
 
 def current_vectors_file(folder):

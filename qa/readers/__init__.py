@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from qa.documents import Document
+from qa.documents import Document, document_id
 from qa.errors import UnsupportedFile
 
 
@@ -52,13 +52,16 @@ def format_for(name: str) -> Format:
     return found
 
 
-def parse_bytes(data: bytes, suffix_or_name: str, source: str) -> Document:
-    """A file's bytes -> Document, by the reader for its suffix (".pdf" or a name like "a.pdf")."""
+def parse_bytes(data: bytes, suffix_or_name: str, source: str, origin: str = "") -> Document:
+    """A file's bytes -> Document, by the reader for its suffix (".pdf" or a name like "a.pdf").
+    `origin` is the folder the file was ingested from ("" for an upload)."""
     format = BY_SUFFIX.get(suffix_or_name.lower()) or format_for(suffix_or_name)
     read = importlib.import_module(f"qa.readers.{format.reader}").read
     document = read(data, source)
     document.type = format.type
     document.file_hash = file_hash(data)
+    document.origin = origin
+    document.id = document_id(source, origin)
     return document
 
 
@@ -66,10 +69,10 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_document(path: Path, source: str | None = None) -> Document:
+def read_document(path: Path, source: str | None = None, origin: str = "") -> Document:
     """Read one file. `source` is how citations name it (default: the file name)."""
     format_for(path.name)  # refuse an unsupported file before reading its bytes
-    return parse_bytes(path.read_bytes(), path.name, source or path.name)
+    return parse_bytes(path.read_bytes(), path.name, source or path.name, origin)
 
 
 def iter_files(paths: list[Path]) -> Iterator[tuple[Path, str]]:
