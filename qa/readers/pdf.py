@@ -299,12 +299,16 @@ def page_order(fragments: list[Fragment]) -> list[Line]:
 
 
 def reading_order(fragments: list[Fragment], depth: int = 0) -> list[Line]:
-    """Lines in reading order: column by column where a gutter splits the text, rows elsewhere."""
+    """Lines in reading order: column by column where a gutter splits the text; else band by band
+    where a wide blank strip crosses the whole region; else row by row."""
     if not fragments:
         return []
     left, right = min(f.x0 for f in fragments), max(f.x1 for f in fragments)
-    gutter = find_gutter(fragments) if depth < 3 else None
+    gutter = find_gutter(fragments) if depth < 6 else None
     if gutter is None:
+        parts = bands(fragments) if depth < 6 else [fragments]
+        if len(parts) > 1:  # read band by band: each may have columns of its own (a brochure)
+            return [line for part in parts for line in reading_order(part, depth + 1)]
         return [Line(row, left, right) for row in rows(fragments)]
     lines: list[Line] = []
     run: list[Fragment] = []
@@ -318,6 +322,20 @@ def reading_order(fragments: list[Fragment], depth: int = 0) -> list[Line]:
         if row:
             lines.append(Line(row, left, right))
     return lines
+
+
+def bands(fragments: list[Fragment]) -> list[list[Fragment]]:
+    """The region cut at blank horizontal strips taller than two lines, top to bottom."""
+    ordered = sorted(fragments, key=lambda f: f.y0)
+    tall = 2 * median(f.size for f in fragments)
+    parts = [[ordered[0]]]
+    bottom = ordered[0].y1
+    for fragment in ordered[1:]:
+        if fragment.y0 - bottom > tall:
+            parts.append([])
+        parts[-1].append(fragment)
+        bottom = max(bottom, fragment.y1)
+    return parts
 
 
 def find_gutter(fragments: list[Fragment]) -> float | None:
