@@ -1,29 +1,104 @@
-"""Abstention: is the `confident` flag right? Each eval set's questions are asked of its own corpus
-and of the other set's corpus (which cannot answer them).
+"""Abstention: is the `confident` flag right? Two protocols.
 
-    .venv/bin/python bench/abstention.py [--json]
+leave-out (the realistic one): from an eval set, the gold articles of a random half of the asked-about
+articles (seed SEED) are removed from a copy of the set's index, and every question is asked. A
+question whose article is gone must come back not confident; one whose article is there and whose
+rank-1 passage is right must come back confident. The full index is built once (cached beside the
+model's cache, as `qa eval` does) and the documents are removed from a copy: no re-embedding.
 
-Goal: >= 80% of out-of-corpus questions flagged not confident, while <= 5% of in-corpus questions
-answered at rank 1 are flagged not confident.
+cross-set (the old one): each set's questions asked of its own corpus and of another set's corpus.
+
+    .venv/bin/python bench/abstention.py [--sets cmu-s08 xquad-en ...] [--json] [--dump rows.jsonl]
+    .venv/bin/python bench/abstention.py --fit cmu-s08 --dump rows.jsonl   # refit the weights
+
+Goals (leave-out, each set): >= 85% of left-out questions flagged not confident, <= 5% of rank-1
+correct answers flagged; hit@1/hit@5 of the full index unchanged (the flag never reorders).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import shutil
+import sqlite3
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.evaluation import answer_rank, ask_all, build_eval_index, load_questions  # noqa: E402
+from qa import confidence  # noqa: E402
+from qa.evaluation import Question, answer_rank, ask_all, build_eval_index, load_questions  # noqa: E402
+from qa.index import Index  # noqa: E402
 from qa.search import Searcher  # noqa: E402
+from qa.terms import query_terms  # noqa: E402
 
-EVAL = ROOT / "tests" / "data" / "eval"
-SETS = ("xquad-en", "cmu-s08")
+EVAL = Path("/work/shared/eval") if Path("/work/shared/eval").is_dir() else ROOT / "tests" / "data" / "eval"
+SETS = ("cmu-s08", "cmu-s08-html", "xquad-en", "pdf-mmlongbench")
+CROSS = (("xquad-en", "cmu-s08"), ("cmu-s08", "xquad-en"))
+SEED = 13
 
 
-def measure(corpus_set: str, other_set: str) -> dict:
+def left_out_articles(questions: list[Question], seed: int = SEED) -> set[str]:
+    """Half of the articles questions are asked about, picked at random with a fixed seed."""
+    articles = sorted({q.source for q in questions})
+    return set(random.Random(seed).sample(articles, len(articles) // 2))
+
+
+def leave_out_index(set_dir: Path, left_out: set[str], folder: Path) -> Index:
+    """A copy of the set's full index in `folder`, without the documents whose source is in left_out."""
+    full = build_eval_index(set_dir, progress=False)
+    with full.writing():
+        shutil.copytree(full.folder, folder, ignore=shutil.ignore_patterns("write.lock", "originals", "previews"))
+    full.close()
+    # Removed in SQLite directly (passages and boxes go by cascade); FAISS and BM25 are then rebuilt
+    # from what is left when the copy is opened, as after any change made by another process.
+    with sqlite3.connect(folder / "qa.sqlite3") as db:
+        db.execute("PRAGMA foreign_keys = ON")
+        marks = ",".join("?" * len(left_out))
+        db.execute(f"DELETE FROM documents WHERE source IN ({marks})", sorted(left_out))
+        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+    for derived in [*folder.glob("vectors*.faiss"), folder / "lexical.npz"]:
+        derived.unlink(missing_ok=True)
+    return Index(folder)
+
+
+def ask_rows(searcher: Searcher, questions: list[Question], left_out: set[str]) -> list[dict]:
+    """One row a question: left out or not, the rank of the right passage, the flag and the evidence."""
+    rows = []
+    for question, answer in zip(questions, ask_all(searcher, questions, 10)):
+        terms = query_terms(question.question)
+        evidence = confidence.measure(question.question, terms, searcher.rank(question.question, terms),
+                                      searcher.index)
+        rows.append({"id": question.id, "question": question.question, "left_out": question.source in left_out,
+                     "rank": answer_rank(answer, question), "confident": answer.confident,
+                     "confidence": answer.confidence, "reasons": answer.confidence_reasons,
+                     "missing": evidence.missing, "features": evidence.features()})
+    return rows
+
+
+def leave_out(set_name: str) -> tuple[dict, list[dict]]:
+    questions = load_questions(EVAL / set_name)
+    left_out = left_out_articles(questions)
+    with tempfile.TemporaryDirectory(prefix=f"abstention-{set_name}-") as folder:
+        index = leave_out_index(EVAL / set_name, left_out, Path(folder) / "index")
+        rows = ask_rows(Searcher(index), questions, left_out)
+        index.close()
+    for row in rows:
+        row["set"] = set_name
+    return summarise(set_name, rows, lambda row: not row["confident"]), rows
+
+
+def summarise(set_name: str, rows: list[dict], flagged) -> dict:
+    gone = [r for r in rows if r["left_out"]]
+    right = [r for r in rows if not r["left_out"] and r["rank"] == 1]
+    return {"set": set_name, "left_out_questions": len(gone),
+            "left_out_flagged": round(sum(map(flagged, gone)) / max(len(gone), 1), 4),
+            "rank1_correct": len(right), "rank1_correct_flagged": round(sum(map(flagged, right)) / max(len(right), 1), 4)}
+
+
+def cross_set(corpus_set: str, other_set: str) -> dict:
     searcher = Searcher(build_eval_index(EVAL / corpus_set, progress=False))
     own = load_questions(EVAL / corpus_set)
     foreign = load_questions(EVAL / other_set)
@@ -38,18 +113,62 @@ def measure(corpus_set: str, other_set: str) -> dict:
             "out_of_corpus": len(foreign), "out_of_corpus_not_confident": round(flagged / max(len(foreign), 1), 4)}
 
 
+def fit(rows: list[dict], fit_set: str, features: list[str]) -> dict[str, float]:
+    """Logistic regression on one set's rows: left-out questions (label 0) against kept questions
+    answered at rank 1 (label 1); the others (right article missed) say nothing about the flag."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = [r for r in rows if r["set"] == fit_set and (r["left_out"] or r["rank"] == 1)]
+    x = [[r["features"][name] for name in features] for r in train]
+    y = [0 if r["left_out"] else 1 for r in train]
+    model = LogisticRegression(C=1.0, class_weight="balanced").fit(x, y)
+    return {"bias": round(float(model.intercept_[0]), 2),
+            **{name: round(float(w), 2) for name, w in zip(features, model.coef_[0])}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=list(SETS))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-cross", action="store_true", help="Skip the cross-set measure.")
+    parser.add_argument("--dump", type=Path, help="Write (or, with --fit, read) one row a question.")
+    parser.add_argument("--fit", metavar="SET", help="Fit the weights on SET's rows in --dump; print them and "
+                        "what they give on every set.")
+    parser.add_argument("--features", nargs="+", default=[n for n in confidence.WEIGHTS if n != "bias"])
     args = parser.parse_args()
-    rows = [measure(SETS[0], SETS[1]), measure(SETS[1], SETS[0])]
-    if args.json:
-        print(json.dumps(rows))
+    if args.fit:
+        rows = [json.loads(line) for line in args.dump.read_text().splitlines()]
+        weights = fit(rows, args.fit, args.features)
+        print(json.dumps(weights))
+        for name in dict.fromkeys(r["set"] for r in rows):
+            subset = [r for r in rows if r["set"] == name]
+            print(summarise(name, subset, lambda r: probability(weights, r["features"]) < confidence.THRESHOLD))
         return
-    print(f"{'corpus':<10} {'rank-1 correct':>15} {'of those not confident':>23} {'out-of-corpus':>14} {'flagged not confident':>22}")
-    for r in rows:
-        print(f"{r['corpus']:<10} {r['rank1_correct']:>15} {r['rank1_correct_not_confident']:>23.1%} "
-              f"{r['out_of_corpus']:>14} {r['out_of_corpus_not_confident']:>22.1%}")
+    results, dumped = [], []
+    for name in args.sets:
+        summary, rows = leave_out(name)
+        results.append(summary)
+        dumped += rows
+        if not args.json:
+            print(f"{name:<16} left-out flagged {summary['left_out_flagged']:6.1%} of {summary['left_out_questions']:4d}"
+                  f"   rank-1 correct flagged {summary['rank1_correct_flagged']:6.1%} of {summary['rank1_correct']:4d}",
+                  flush=True)
+    if args.dump:
+        args.dump.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in dumped))
+    cross = [] if args.no_cross else [cross_set(a, b) for a, b in CROSS]
+    if args.json:
+        print(json.dumps({"leave_out": results, "cross_set": cross}))
+        return
+    for r in cross:
+        print(f"cross-set: {r['out_of_corpus_questions']} asked of {r['corpus']}: flagged "
+              f"{r['out_of_corpus_not_confident']:.1%} of {r['out_of_corpus']};  own rank-1 correct flagged "
+              f"{r['rank1_correct_not_confident']:.1%} of {r['rank1_correct']}")
+
+
+def probability(weights: dict[str, float], features: dict[str, float]) -> float:
+    import math
+    z = weights["bias"] + sum(w * features[name] for name, w in weights.items() if name != "bias")
+    return 1 / (1 + math.exp(-z))
 
 
 if __name__ == "__main__":

@@ -109,6 +109,12 @@ def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | N
         return
     if not answer.passages:
         click.echo("No passage matches this question.")
+    elif not answer.confident:
+        # The passages are the nearest the documents come, never an answer: say so first.
+        click.secho("Not found in these documents.", bold=True)
+        for reason in answer.confidence_reasons:
+            click.echo(f"  - {reason}")
+        click.echo(f"Closest matches (confidence {answer.confidence:.2f}):\n")
     for hit in answer.passages:
         c = hit.citation
         click.secho(f"[{hit.rank}] {c.title}", bold=True)

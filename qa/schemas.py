@@ -117,7 +117,12 @@ class Passage(Response):
 class AskResponse(Response):
     question: str
     conversation_id: str = Field(description="32 hexadecimal digits; send it back to ask a follow-up.")
-    confident: bool = Field(description="False when the passages probably do not answer the question.")
+    confident: bool = Field(description="False when the passages probably do not answer the question: show "
+                                        "them as the closest matches, not as an answer.")
+    confidence: float = Field(0.0, ge=0.0, le=1.0, description="How likely the top passage answers the question; "
+                                                          "confident is confidence >= 0.5.")
+    confidence_reasons: list[str] = Field(default_factory=list, description="Why the answer is doubted, strongest first (empty when "
+                                                      "confident), e.g. \"names not found in the documents: Volta\".")
     passages: list[Passage]
     took_ms: float
 

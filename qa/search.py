@@ -8,12 +8,12 @@ near-duplicates are dropped. Each hit marks the sentence that best matches the q
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.confidence import Confidence, assess
 from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
@@ -26,10 +26,6 @@ DENSE_WEIGHT = 0.4  # fused = w * dense + (1 - w) * bm25 (0.5 before sentence ve
 SENTENCE_WEIGHT = 0.5  # dense = (1 - s) * cos(question, passage) + s * max cos(question, sentence)
 DOCUMENT_WEIGHT = 0.2  # + this share of the best fused score in the same document
 TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's topic document
-# Confident when the best sentence's cosine + half the IDF-weighted share of question terms found
-# in the top passage reaches this (calibrated with questions asked of the wrong corpus).
-CONFIDENCE_THRESHOLD = 0.70
-COVERAGE_WEIGHT = 0.5
 COMMON_TERM_SHARE = 0.15  # BM25 skips terms found in more than this share of passages
 RETRIEVERS = ("hybrid", "dense", "bm25")
 
@@ -81,6 +77,8 @@ class Answer:
     passages: list[Hit]
     took_ms: float
     topic: Topic | None = None  # what a conversation carries into its next question
+    confidence: float = 0.0  # in [0, 1]: how likely the top passage answers (qa/confidence.py)
+    confidence_reasons: list[str] = field(default_factory=list)  # why not, when not confident
 
 
 @dataclass
@@ -88,6 +86,7 @@ class Candidate:
     row: ScoringRow
     score: float = 0.0
     dense: float = 0.0
+    lexical: float = 0.0  # normalised BM25 score (0 when BM25 did not find it)
     sentence_cosines: np.ndarray | None = None  # one per sentence of row.sentences
 
     @property
@@ -109,7 +108,7 @@ class Searcher:
             raise IndexNotBuilt(str(self.index.folder))
         terms = query_terms(question)
         ranked = self.rank(question, terms)
-        certainty = self.certainty(ranked, terms)
+        certainty = self.certainty(question, ranked, terms)
         if topic is not None and is_follow_up(question):
             # Leaning on the conversation: search again with the topic's words, and keep whichever
             # reading of the question finds the surer answer. After a change of subject the old
@@ -117,15 +116,14 @@ class Searcher:
             searched = contextual_question(question, topic)
             searched_terms = query_terms(searched)
             in_context = self.rank(searched, searched_terms, topic.document_id)
-            in_context_certainty = self.certainty(in_context, searched_terms)
-            if in_context_certainty >= certainty:
+            in_context_certainty = self.certainty(searched, in_context, searched_terms)
+            if in_context_certainty.score >= certainty.score:
                 ranked, terms, certainty = in_context, searched_terms, in_context_certainty
-        threshold = CONFIDENCE_THRESHOLD * (COVERAGE_WEIGHT if self.retriever == "bm25" else 1.0)
-        confident = certainty >= threshold
         hits = self.cite(ranked, top_k, terms)
         top = hits[0].citation if hits else None
         next_ = next_topic(question, topic, top.title if top else "", top.document_id if top else None)
-        return Answer(question, confident, hits, round((time.perf_counter() - started) * 1000, 2), next_)
+        return Answer(question, certainty.confident, hits, round((time.perf_counter() - started) * 1000, 2), next_,
+                      certainty.score, certainty.reasons)
 
     def rank(self, question: str, terms: list[str], boost_document: str | None = None) -> list[Candidate]:
         """Candidates from both retrievers, scored and sorted best first."""
@@ -143,7 +141,8 @@ class Searcher:
         best_in_document: dict[str, float] = {}
         for candidate in candidates:
             pid = candidate.row.id
-            candidate.score = weight * dense.get(pid, 0.0) + (1 - weight) * bm25.get(pid, 0.0)
+            candidate.lexical = bm25.get(pid, 0.0)
+            candidate.score = weight * dense.get(pid, 0.0) + (1 - weight) * candidate.lexical
             document = candidate.row.document_id
             best_in_document[document] = max(best_in_document.get(document, 0.0), candidate.score)
         for candidate in candidates:
@@ -204,23 +203,9 @@ class Searcher:
         return Citation(passage.document_id, passage.title, passage.source, passage.index, passage.start,
                         passage.end, pages[0] if pages else None, pages, section, passage.document_hash, boxes)
 
-    def certainty(self, ranked: list[Candidate], terms: list[str]) -> float:
-        """How sure the top answer is: its best sentence's cosine plus a share of the question's
-        IDF-weighted terms that it contains. Compared with CONFIDENCE_THRESHOLD."""
-        if not ranked:
-            return 0.0
-        return ranked[0].best_sentence_cosine + COVERAGE_WEIGHT * self.idf_coverage(ranked[0].row, terms)
-
-    def idf_coverage(self, row: ScoringRow, terms: list[str]) -> float:
-        """The IDF-weighted share of the question's terms that the passage (or its title) contains."""
-        stems = list(dict.fromkeys(stem(term) for term in terms))
-        if not stems:
-            return 0.0
-        frequencies, total = self.index.document_frequencies(stems)
-        total = max(total, 1)
-        present = {stem(w) for w in words(row.title + " " + row.text)}
-        idf = {s: math.log((total - frequencies.get(s, 0) + 0.5) / (frequencies.get(s, 0) + 0.5) + 1) for s in stems}
-        return sum(idf[s] for s in stems if s in present) / (sum(idf.values()) or 1.0)
+    def certainty(self, question: str, ranked: list[Candidate], terms: list[str]) -> Confidence:
+        """How sure the top answer is, and why not (qa/confidence.py). Never reorders `ranked`."""
+        return assess(question, terms, ranked, self.index, lexical_only=self.retriever == "bm25")
 
 
 def score_dense(candidates: list[Candidate], query: np.ndarray) -> None:

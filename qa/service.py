@@ -73,6 +73,7 @@ class Service:
         topic = Topic.from_dict(turns[-1].get("topic")) if turns else None
         answer = Searcher(self.index).ask(question, top_k, topic=topic)
         body = {"question": answer.question, "conversation_id": conversation_id, "confident": answer.confident,
+                "confidence": answer.confidence, "confidence_reasons": answer.confidence_reasons,
                 "passages": [asdict(hit) for hit in answer.passages], "took_ms": answer.took_ms}
         store.add_turn(conversation_id, answer.question, {**body, "topic": answer.topic.as_dict()})
         return body

@@ -1,0 +1,210 @@
+"""Does the top passage answer the question, or is it only the closest thing the documents hold?
+
+The realistic miss is a question that sounds like the corpus but is about something it does not
+cover ("When was Volta born?" over articles on Faraday and Tesla): the passages found are on topic,
+the cosine is high, but the thing asked about is not there. So the evidence is mostly lexical and
+read from what the ranker already has (no extra model pass):
+
+- key terms: the question's names, numbers and rare words (capitalised, holding a digit, or in few
+  passages). Those missing from the top passage, its title and the other retrieved passages of its
+  document are the strongest sign; each one is named in the reasons.
+- coverage: the IDF-weighted share of the question's terms in the top passage or its title.
+- the best sentence's cosine with the question.
+
+The three are combined by a logistic function fitted on leave-articles-out runs (bench/abstention.py,
+figures in bench/README.md); `confident` is the probability at or above THRESHOLD.
+
+Example: "When was Volta born?" over the seeds -> key terms ["volta"], none found: confidence ~0.05,
+reasons ["names not found in the documents: Volta", ...].
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from qa.terms import STOP_WORDS, stem, words
+
+if TYPE_CHECKING:
+    from qa.search import Candidate
+    from qa.index import Index
+
+# A logistic regression fitted on xquad-en's leave-articles-out rows (bench/abstention.py --fit),
+# checked on cmu-s08, cmu-s08-html and pdf-mmlongbench (bench/README.md).
+WEIGHTS = {"bias": -6.44, "sentence_cosine": 5.37, "coverage": 5.01, "named_missing": -1.57, "margin": 4.31}
+THRESHOLD = 0.5
+NEUTRAL_COSINE = 0.6
+RARE_SHARE = 0.01  # a term in at most this share of the passages counts as rare (a key term)
+TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class Evidence:
+    """The measurements behind a confidence, each in [0, 1] except where noted."""
+    sentence_cosine: float = 0.0
+    coverage: float = 0.0  # IDF-weighted share of the question's terms in the top passage or title
+    key_terms: list[str] = field(default_factory=list)  # as written in the question
+    missing: list[str] = field(default_factory=list)  # key terms not in the top document's retrieved text
+    unknown: list[str] = field(default_factory=list)  # key terms no passage of the corpus holds
+    missing_names: list[str] = field(default_factory=list)  # the names and numbers among `missing`
+    key_missing: float = 0.0  # IDF-weighted share of key terms missing
+    named_missing: float = 0.0  # the same for the names and numbers only (not merely rare words)
+    named_missing_passage: float = 0.0  # names and numbers missing from the top passage and title alone
+    agreement: float = 0.0  # 1 when dense and BM25 put the same document first
+    margin: float = 0.0  # fused score of the top passage minus the best of another document
+    type_mismatch: float = 0.0  # 1 when "when"/"how many" finds no year/number in the best sentence
+
+    def features(self) -> dict[str, float]:
+        return {"sentence_cosine": self.sentence_cosine, "coverage": self.coverage,
+                "key_missing": self.key_missing, "named_missing": self.named_missing,
+                "named_missing_passage": self.named_missing_passage, "agreement": self.agreement, "margin": self.margin,
+                "type_mismatch": self.type_mismatch, "unknown": float(bool(self.unknown))}
+
+
+@dataclass
+class Confidence:
+    score: float  # in [0, 1]
+    confident: bool
+    reasons: list[str]
+    evidence: Evidence
+
+
+QUESTION_WORDS = frozenset({"much", "many", "long", "far", "often", "old"})  # "how much" asks, names nothing
+
+
+def is_named(token: str, position: int) -> bool:
+    """Capitalised after the first word (a name or title), or holding a digit (a number, a year)."""
+    return token[0].isupper() and position > 0 or any(ch.isdigit() for ch in token)
+
+
+def key_terms(question: str, frequencies: dict[str, int], passages: int) -> list[str]:
+    """The question's names, numbers and rare words, as written (first word only when not a stop word).
+
+    Example: "When did Alessandro Volta invent the pile in 1800?" -> ["Alessandro", "Volta", "1800"]
+    (plus "pile" if few passages hold it)."""
+    found = []
+    for position, match in enumerate(TOKEN.finditer(question)):
+        token = match.group()
+        folded = words(token)
+        if not folded or folded[0] in STOP_WORDS or folded[0] in QUESTION_WORDS:
+            continue
+        rare = frequencies.get(stem(folded[0]), 0) <= RARE_SHARE * passages
+        if (is_named(token, position) or rare) and token not in found:
+            found.append(token)
+    return found
+
+
+def idf(frequency: int, passages: int) -> float:
+    return math.log((passages - frequency + 0.5) / (frequency + 0.5) + 1)
+
+
+def measure(question: str, terms: list[str], ranked: list[Candidate], index: Index) -> Evidence:
+    """The evidence for the top candidate of `ranked` (sorted best first)."""
+    evidence = Evidence()
+    if not ranked:
+        return evidence
+    top = ranked[0]
+    stems = list(dict.fromkeys(stem(term) for term in terms))
+    raw_keys = [t for t in TOKEN.findall(question)]
+    all_stems = list(dict.fromkeys(stems + [stem(w) for t in raw_keys for w in words(t)]))
+    frequencies, passages = index.document_frequencies(all_stems)
+    passages = max(passages, 1)
+
+    in_passage = {stem(w) for w in words(top.row.title + " " + top.row.text)}
+    weights = {s: idf(frequencies.get(s, 0), passages) for s in stems}
+    evidence.sentence_cosine = top.best_sentence_cosine
+    evidence.coverage = sum(weights[s] for s in stems if s in in_passage) / (sum(weights.values()) or 1.0)
+
+    in_document = set(in_passage)
+    for candidate in ranked[1:]:
+        if candidate.row.document_id == top.row.document_id:
+            in_document.update(stem(w) for w in words(candidate.row.text))
+    evidence.key_terms = key_terms(question, frequencies, passages)
+    key_weight = missing_weight = named_weight = named_missing = named_missing_passage = 0.0
+    positions = {token: position for position, token in reversed(list(enumerate(TOKEN.findall(question))))}
+    for term in evidence.key_terms:
+        term_stems = [stem(w) for w in words(term)]
+        weight = max(idf(frequencies.get(s, 0), passages) for s in term_stems)
+        named = is_named(term, positions.get(term, 1))
+        key_weight += weight
+        named_weight += weight * named
+        if not all(s in in_passage for s in term_stems):
+            named_missing_passage += weight * named
+        if not all(s in in_document for s in term_stems):
+            evidence.missing.append(term)
+            if named:
+                evidence.missing_names.append(term)
+            missing_weight += weight
+            named_missing += weight * named
+            if all(frequencies.get(s, 0) == 0 for s in term_stems):
+                evidence.unknown.append(term)
+    evidence.key_missing = missing_weight / key_weight if key_weight else 0.0
+    evidence.named_missing = named_missing / named_weight if named_weight else 0.0
+    evidence.named_missing_passage = named_missing_passage / named_weight if named_weight else 0.0
+
+    dense_best = max(ranked, key=lambda c: c.dense)
+    lexical_best = max(ranked, key=lambda c: c.lexical)
+    evidence.agreement = float(dense_best.row.document_id == lexical_best.row.document_id)
+    other = next((c.score for c in ranked if c.row.document_id != top.row.document_id), 0.0)
+    evidence.margin = top.score - other
+    evidence.type_mismatch = float(type_mismatch(question, top))
+    return evidence
+
+
+YEAR = re.compile(r"\b(1\d{3}|20\d{2})s?\b")
+NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|hundred|thousand|"
+                    r"million|billion|dozen)\b", re.IGNORECASE)
+
+
+def type_mismatch(question: str, top: Candidate) -> bool:
+    """A "when" question whose best sentence holds no year, or "how many/much" one with no number."""
+    asked = question.casefold()
+    if top.sentence_cosines is None or not len(top.row.sentences):
+        return False
+    start, end = top.row.sentences[int(top.sentence_cosines.argmax())]
+    sentence = top.row.text[start - top.row.start : end - top.row.start]
+    if re.match(r"\s*(when|what year|in what year|in which year)\b", asked):
+        return not YEAR.search(sentence)
+    if re.match(r"\s*how (many|much)\b", asked):
+        return not NUMBER.search(sentence)
+    return False
+
+
+def score(evidence: Evidence) -> float:
+    """The logistic combination of the evidence: the probability that the top passage answers."""
+    features = evidence.features()
+    z = WEIGHTS["bias"] + sum(weight * features[name] for name, weight in WEIGHTS.items() if name != "bias")
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def assess(question: str, terms: list[str], ranked: list[Candidate], index: Index,
+           lexical_only: bool = False) -> Confidence:
+    """The confidence of the top candidate. BM25 alone has no cosine: the typical cosine of a right
+    answer (NEUTRAL_COSINE) stands in, so the lexical evidence decides."""
+    evidence = measure(question, terms, ranked, index)
+    if lexical_only:
+        evidence.sentence_cosine = NEUTRAL_COSINE
+    if not ranked:
+        return Confidence(0.0, False, ["no passage matches the question"], evidence)
+    probability = score(evidence)
+    confident = probability >= THRESHOLD
+    return Confidence(round(probability, 4), confident, [] if confident else reasons(evidence), evidence)
+
+
+def reasons(evidence: Evidence) -> list[str]:
+    """Why the answer is doubted, the strongest first, in words a reader of the reply understands."""
+    found = []
+    unknown = [t for t in evidence.missing_names if t in evidence.unknown]
+    elsewhere = [t for t in evidence.missing_names if t not in evidence.unknown]
+    if unknown:
+        found.append(f"names not found in the documents: {', '.join(unknown)}")
+    if elsewhere:
+        found.append(f"names not found in the passage: {', '.join(elsewhere)}")
+    if evidence.coverage < 0.5:
+        found.append(f"only {evidence.coverage:.0%} of the question's words are in the passage")
+    if evidence.sentence_cosine < 0.45:
+        found.append(f"the closest sentence is far from the question (similarity {evidence.sentence_cosine:.2f})")
+    if evidence.margin < 0.15:
+        found.append("no document stands out: another document's passage scores almost as high")
+    return found or ["the passage is a weak match for the question"]
