@@ -139,3 +139,13 @@ def test_teasers_and_menus_without_telling_class_names_are_not_the_article():
     document = parse_bytes(page.encode(), ".html", "news.html")
     assert document.title == "Harbour wall to be rebuilt"
     assert document.text == f"Harbour wall to be rebuilt\n\n{LEAD}\n\n{DESIGN}\n\n{TOLLS}"
+
+
+def test_a_layout_table_is_read_as_paragraphs_and_a_data_cell_list_as_one_line():
+    layout = (f"<html><body><table><tr><td><h2>Design</h2><p>{DESIGN}</p><p>{LEAD}</p></td>"
+              f"<td><ul><li>Home</li></ul></td></tr></table>"
+              f"<table class='infobox'><tr><th>Materials</th><td><div><ul><li>Steel</li><li>Granite</li></ul></div></td></tr>"
+              f"<tr><th>Opened</th><td>19 March 1932</td></tr></table></body></html>")
+    text = parse_bytes(layout.encode(), ".html", "l.html").text
+    assert f"Design\n\n{DESIGN}\n\n{LEAD}" in text
+    assert "Materials | Steel; Granite\nOpened | 19 March 1932" in text

@@ -154,10 +154,6 @@ def inline_text(element: etree._Element) -> str:
     return fold_lines(raw_text(element))
 
 
-def has_blocks(element: etree._Element) -> bool:
-    return any(isinstance(el.tag, str) and el.tag in BLOCK_TAGS for el in element.iterdescendants())
-
-
 def blocks_of(root: etree._Element) -> list[Block]:
     """Walk the tree in reading order into blocks; inline runs become paragraphs."""
     blocks: list[Block] = []
@@ -182,7 +178,7 @@ def blocks_of(root: etree._Element) -> list[Block]:
             if caption is not None and inline_text(caption):
                 blocks.append(Block("paragraph", " ".join(inline_text(caption).split())))
             for row in el.iter("tr"):
-                cells = [" ".join(inline_text(c).split()) for c in row if c.tag in ("td", "th")]
+                cells = [inline_text(c).replace("\n", "; ") for c in row if c.tag in ("td", "th")]
                 if any(cells):
                     blocks.append(Block("row", " | ".join(c for c in cells if c)))
         elif tag in ("li", "dt", "dd") and not has_blocks_beyond_lists(el):
@@ -230,10 +226,18 @@ def blocks_of(root: etree._Element) -> list[Block]:
     return blocks
 
 
+LAYOUT_CELL_CHARS = 500  # a data cell holds a value or a phrase; a layout cell holds the page
+
+
 def is_layout_table(table: etree._Element) -> bool:
-    """A table used for page layout holds paragraphs, lists or headings in its cells."""
-    return any(el.tag in ("p", "div", "ul", "ol", "table", "h1", "h2", "h3", "h4", "blockquote")
-               for cell in table.iter("td", "th") for el in cell.iterdescendants() if isinstance(el.tag, str))
+    """A table used for page layout: a cell holds a table, a heading or a long text. Its cells
+    are read as blocks; a data table's rows are read as lines ("Arch span | 503 m")."""
+    for cell in table.iter("td", "th"):
+        if any(el.tag in ("table", "h1", "h2", "h3", "h4", "h5", "h6") for el in cell.iterdescendants()):
+            return True
+        if len(cell.text_content()) > LAYOUT_CELL_CHARS:
+            return True
+    return False
 
 
 def has_blocks_beyond_lists(item: etree._Element) -> bool:
