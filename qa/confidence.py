@@ -48,6 +48,7 @@ class Evidence:
     missing: list[str] = field(default_factory=list)  # key terms not in the top document's retrieved text
     unknown: list[str] = field(default_factory=list)  # key terms no passage of the corpus holds
     missing_names: list[str] = field(default_factory=list)  # the names and numbers among `missing`
+    question: str = ""
     key_missing: float = 0.0  # IDF-weighted share of key terms missing
     named_missing: float = 0.0  # the same for the names and numbers only (not merely rare words)
     named_missing_passage: float = 0.0  # names and numbers missing from the top passage and title alone
@@ -101,7 +102,7 @@ def idf(frequency: int, passages: int) -> float:
 
 def measure(question: str, terms: list[str], ranked: list[Candidate], index: Index) -> Evidence:
     """The evidence for the top candidate of `ranked` (sorted best first)."""
-    evidence = Evidence()
+    evidence = Evidence(question=question)
     if not ranked:
         return evidence
     top = ranked[0]
@@ -198,9 +199,9 @@ def reasons(evidence: Evidence) -> list[str]:
     unknown = [t for t in evidence.missing_names if t in evidence.unknown]
     elsewhere = [t for t in evidence.missing_names if t not in evidence.unknown]
     if unknown:
-        found.append(f"names not found in the documents: {', '.join(unknown)}")
+        found.append(f"names not found in the documents: {', '.join(phrases(unknown, evidence.question))}")
     if elsewhere:
-        found.append(f"names not found in the passage: {', '.join(elsewhere)}")
+        found.append(f"names not found in the passage: {', '.join(phrases(elsewhere, evidence.question))}")
     if evidence.coverage < 0.5:
         found.append(f"only {evidence.coverage:.0%} of the question's words are in the passage")
     if evidence.sentence_cosine < 0.45:
@@ -208,3 +209,24 @@ def reasons(evidence: Evidence) -> list[str]:
     if evidence.margin < 0.15:
         found.append("no document stands out: another document's passage scores almost as high")
     return found or ["the passage is a weak match for the question"]
+
+
+def phrases(terms: list[str], question: str) -> list[str]:
+    """Terms that stand next to each other in the question joined back into one name.
+
+    Example: ["Olaf", "Scholz", "1990"] in "What did Olaf Scholz say in 1990?" -> ["Olaf Scholz", "1990"]."""
+    joined: list[str] = []
+    used: set[str] = set()
+    previous_end = -2
+    for match in TOKEN.finditer(question):
+        token = match.group()
+        if token not in terms or token in used:
+            previous_end = -2
+            continue
+        if joined and previous_end >= 0 and question[previous_end : match.start()].isspace():
+            joined[-1] += " " + token
+        else:
+            joined.append(token)
+        used.add(token)
+        previous_end = match.end()
+    return joined

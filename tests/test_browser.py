@@ -198,6 +198,19 @@ def test_ask_and_see_cited_passages(page):
     assert answer.locator(".confidence").get_attribute("data-confident") == "true"
 
 
+def test_a_reply_that_is_not_confident_leads_with_not_found_and_quotes_nothing(page):
+    """A question near the seeds about someone they never name: the reply says so first, names what
+    is missing, and shows the passages only as the closest matches, never quoted as an answer."""
+    answer = ask(page, "What did Olaf Scholz say about NATO membership for Ukraine?")
+    assert answer.locator(".confidence").get_attribute("data-confident") == "false"
+    first = answer.locator(".answer-meta ~ *").first
+    assert first.inner_text() == "Not found in these documents"
+    assert "Scholz" in answer.locator(".not-found-reasons").inner_text()
+    assert answer.locator(".answer-quote").count() == 0
+    assert answer.locator(".evidence-summary").inner_text().startswith("Closest matches")
+    assert answer.locator(".evidence .passage").count() > 0
+
+
 def test_follow_up_is_resolved_through_the_conversation(page):
     ask(page, "Who did Greek lawmakers name as the country's next president?")
     answer = ask(page, "Why have people been protesting against him?")

@@ -229,6 +229,7 @@ function renderAnswer(turn, tookMs) {
   const meta = el('div', 'answer-meta');
   const conf = el('span', 'confidence', turn.confident
     ? 'Confident' : 'Not confident — the documents may not answer this');
+  if (typeof turn.confidence === 'number') conf.title = `Confidence ${turn.confidence.toFixed(2)}`;
   conf.dataset.confident = String(Boolean(turn.confident));
   meta.append(conf);
   let info = `${passages.length} passage${passages.length === 1 ? '' : 's'}`;
@@ -240,17 +241,28 @@ function renderAnswer(turn, tookMs) {
     bubble.append(el('p', 'no-passages', 'No matching passages were found.'));
     return append(bubble);
   }
-  // Lead with the best sentence, quoted word for word, and its citation marker.
-  const lead = el('p', 'answer-lead');
-  if (!turn.confident) lead.append(el('span', 'answer-lead-label', 'Closest match: '));
-  lead.append(el('q', 'answer-quote', bestSentence(passages[0])), ' ', citeMarker(passages[0], 1));
-  bubble.append(lead);
+  const count = `${passages.length} passage${passages.length === 1 ? '' : 's'}`;
+  if (turn.confident) {
+    // Lead with the best sentence, quoted word for word, and its citation marker.
+    const lead = el('p', 'answer-lead');
+    lead.append(el('q', 'answer-quote', bestSentence(passages[0])), ' ', citeMarker(passages[0], 1));
+    bubble.append(lead);
+  } else {
+    // Not an answer: say so first, and why; the passages follow only as the closest matches.
+    bubble.append(el('p', 'not-found', 'Not found in these documents'));
+    const reasons = Array.isArray(turn.confidence_reasons) ? turn.confidence_reasons : [];
+    if (reasons.length) {
+      const list = el('ul', 'not-found-reasons');
+      reasons.forEach((reason) => list.append(el('li', null, reason)));
+      bubble.append(list);
+    }
+  }
 
-  // Then the passages as numbered evidence, unfolded by default.
+  // Then the passages as numbered evidence (or closest matches), unfolded by default.
   const evidence = el('details', 'evidence');
   evidence.open = true;
   evidence.append(el('summary', 'evidence-summary',
-    `Evidence · ${passages.length} passage${passages.length === 1 ? '' : 's'}`));
+    turn.confident ? `Evidence · ${count}` : `Closest matches · ${count}`));
   const list = el('ol', 'passages');
   passages.forEach((p, i) => list.append(renderPassage(p, i + 1)));
   evidence.append(list);
