@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from qa import logs, settings
+from qa import logs, mcp, settings
 from qa.api import bp as api_blueprint
 from qa.api import register_error_handlers
 from qa.pages import bp as pages_blueprint
@@ -38,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
     logs.init_app(app)
     app.after_request(security_headers)
+    mcp.mount(app)  # /mcp: the MCP Streamable HTTP transport, behind the same tokens
     return app
 
 

@@ -149,13 +149,39 @@ def serve(host: str, port: int, threads: int, index_dir: str, model: str | None)
     faiss.omp_set_num_threads(1)
     from qa.errors import IndexNotBuilt
 
-    app = create_app({"INDEX": index_dir, "MODEL": model})
+    app = create_app({"INDEX": index_dir, "MODEL": model, "HOST": host})
     try:
         app.extensions["qa"].warm_up()
     except IndexNotBuilt as error:
         click.echo(f"warning: {error.message}", err=True)  # serve anyway: /api/* answers 503 until built
-    click.echo(f"qa serving {index_dir} on http://{host}:{port}", err=True)
+    app.extensions["mcp"].start()  # the MCP transport's event loop, ready for the first client
+    click.echo(f"qa serving {index_dir} on http://{host}:{port} (MCP at /mcp)", err=True)
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
+
+
+@main.command(name="mcp")
+@index_option
+@model_option
+@backend_option
+@friendly_errors
+def mcp_command(index_dir: str, model: str | None) -> None:
+    """Serve the index to an AI agent over MCP on stdin/stdout (add this command to the agent's config)."""
+    import threading
+
+    from qa.mcp import run_stdio
+    from qa.service import Service
+
+    service = Service(settings.resolve({"INDEX": index_dir, "MODEL": model}))
+
+    def warm_up() -> None:  # load the model while the client starts up, not on its first search
+        try:
+            service.warm_up()
+        except QAError as error:  # e.g. the index is not built yet: each tool call says so too
+            click.echo(f"warning: {error.message}", err=True)
+
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    click.echo(f"qa MCP server on stdio for {index_dir}", err=True)
+    run_stdio(service)
 
 
 @main.command(name="eval")
