@@ -64,16 +64,23 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--prune", is_flag=True, help="Drop documents whose files are no longer among PATHS.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--watch", is_flag=True, help="Keep watching the folders in PATHS: new and changed files are read and "
+              "deleted files removed within seconds (implies --prune; Ctrl-C stops).")
 @index_option
 @model_option
 @backend_option
 @friendly_errors
-def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, index_dir: str, model: str | None) -> None:
+def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, index_dir: str, model: str | None) -> None:
     """Read text, Markdown, HTML, PDF, Word and PowerPoint files (folders recursively) into the index."""
     from qa.index import Index
     from qa.ingest import ingest as run_ingest
 
+    if watch and not all(path.is_dir() for path in paths):
+        raise click.UsageError("--watch keeps folders in step: give folders, not files.")
     index = Index(index_dir, model, create=True)
+    if watch:
+        watch_folders(index, list(paths))
+        return
     report = run_ingest(index, list(paths), prune=prune, progress=not quiet)
     for source, reason in report.failed:
         click.echo(f"skipped {source}: {reason}", err=True)
@@ -88,6 +95,25 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, index_dir: str, mo
         f"{report.passages} passages embedded in {report.seconds:.1f}s ({report.passages_per_second:.0f} passages/s)"
         f"{pages} -> {index_dir}"
     )
+
+
+def watch_folders(index, folders: list[Path]) -> None:
+    """Sync until Ctrl-C (or SIGTERM); the sync under way when it comes is finished first."""
+    import signal
+    import threading
+
+    from qa.watch import watch
+
+    stop = threading.Event()
+
+    def request_stop(signum, frame) -> None:
+        click.echo("stopping after the current sync (Ctrl-C again to stop at once)", err=True)
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    watch(index, folders, stop=stop, echo=lambda line: click.echo(line, err=True))
 
 
 @main.command()
