@@ -165,6 +165,8 @@ def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | N
 @friendly_errors
 def serve(host: str, port: int, threads: int, index_dir: str, model: str | None) -> None:
     """Serve the JSON API and the chat page (waitress, a production WSGI server)."""
+    import signal
+
     import faiss
     import waitress
 
@@ -182,6 +184,9 @@ def serve(host: str, port: int, threads: int, index_dir: str, model: str | None)
         click.echo(f"warning: {error.message}", err=True)  # serve anyway: /api/* answers 503 until built
     app.extensions["mcp"].start()  # the MCP transport's event loop, ready for the first client
     click.echo(f"qa serving {index_dir} on http://{host}:{port} (MCP at /mcp)", err=True)
+    # SIGTERM ends the server as Ctrl-C does (waitress stops on SystemExit), so the exit handlers
+    # run and the FAISS and BM25 files left unsaved by recent writes are saved (qa/saver.py).
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
 
 

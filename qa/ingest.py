@@ -161,13 +161,13 @@ def parse_ahead(files: list[SourceFile], unchanged_bytes: dict[Path, str],
 
 
 def add_documents(index: Index, documents: list[Document]) -> IngestReport:
-    """Store documents that were read elsewhere (an upload), replacing any with the same source,
-    and save the FAISS file. Returns the report; `report.passages` counts what was embedded."""
+    """Store documents that were read elsewhere (an upload), replacing any with the same source.
+    The derived files are saved in the background (qa/saver.py), not on the request. Returns the
+    report; `report.passages` counts what was embedded."""
     report = IngestReport()
     started = time.perf_counter()
     with tqdm(total=len(documents), disable=True) as bar:
         _store_batch(index, documents, report, bar)
-    index.save_vectors()
     report.seconds = time.perf_counter() - started
     return report
 

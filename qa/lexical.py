@@ -7,6 +7,8 @@ with a title word counted as TITLE_WEIGHT occurrences.
 
 Postings live in one sorted block (term -> rows, term frequencies) plus a small block of recent
 additions, merged into the sorted one when it grows; removed passages are masked until the merge.
+A merge builds a new index (`merged`) rather than changing this one, so the caller can build it
+while questions still read this one and swap it in (qa/derived.py).
 The file `lexical.npz` beside the index keeps a built copy so a restart does not re-tokenise.
 """
 from __future__ import annotations
@@ -73,8 +75,6 @@ class LexicalIndex:
         self.ids = np.concatenate([self.ids, np.array(new_ids, dtype=np.int64)])
         self.lengths = np.concatenate([self.lengths, np.array(new_lengths, dtype=np.float32)])
         self.alive = np.concatenate([self.alive, np.ones(len(new_ids), dtype=bool)])
-        if len(self.recent_terms) >= MERGE_AT:
-            self.merge()
 
     def remove(self, ids: Iterable[int]) -> None:
         for passage_id in ids:
@@ -83,8 +83,26 @@ class LexicalIndex:
                 self.alive[row] = False
                 self.total_length -= float(self.lengths[row])
 
+    @property
+    def needs_merge(self) -> bool:
+        """Recent postings are many enough that scanning them costs more than a merge."""
+        return len(self.recent_terms) >= MERGE_AT
+
+    @property
+    def compact(self) -> bool:
+        """No recent postings, no removed rows: what a file holds."""
+        return not len(self.recent_terms) and len(self.rows_of) == len(self.ids)
+
+    def live_ids(self) -> np.ndarray:
+        return self.ids[self.alive]
+
     def merge(self) -> None:
-        """Fold the recent postings into the sorted block and drop removed passages' rows."""
+        """Fold the recent postings into the sorted block and drop removed passages' rows, in place."""
+        self.__dict__.update(self.merged().__dict__)
+
+    def merged(self) -> LexicalIndex:
+        """A new index with the recent postings folded into the sorted block and removed passages'
+        rows dropped; this one is left as it is (questions may be reading it)."""
         terms = np.concatenate([np.repeat(np.arange(len(self.starts) - 1, dtype=np.int32), np.diff(self.starts)),
                                 np.frombuffer(self.recent_terms, dtype=np.int32)])
         rows = np.concatenate([self.rows, np.frombuffer(self.recent_rows, dtype=np.int32)])
@@ -93,12 +111,15 @@ class LexicalIndex:
         renumber = (np.cumsum(self.alive) - 1).astype(np.int32)
         terms, rows, frequencies = terms[keep], renumber[rows[keep]], frequencies[keep]
         order = np.argsort(terms, kind="stable")
-        self.rows, self.frequencies = rows[order], frequencies[order]
-        self.starts = np.concatenate([[0], np.cumsum(np.bincount(terms, minlength=len(self.vocabulary)))]).astype(np.int64)
-        self.ids, self.lengths = self.ids[self.alive], self.lengths[self.alive]
-        self.alive = np.ones(len(self.ids), dtype=bool)
-        self.rows_of = {int(passage_id): row for row, passage_id in enumerate(self.ids)}
-        self.recent_terms, self.recent_rows, self.recent_frequencies = array("i"), array("i"), array("f")
+        new = LexicalIndex()
+        new.vocabulary = dict(self.vocabulary)
+        new.rows, new.frequencies = rows[order], frequencies[order]
+        new.starts = np.concatenate([[0], np.cumsum(np.bincount(terms, minlength=len(self.vocabulary)))]).astype(np.int64)
+        new.ids, new.lengths = self.ids[self.alive], self.lengths[self.alive]
+        new.alive = np.ones(len(new.ids), dtype=bool)
+        new.rows_of = {int(passage_id): row for row, passage_id in enumerate(new.ids)}
+        new.total_length = self.total_length
+        return new
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -150,14 +171,14 @@ class LexicalIndex:
     # -- the file ---------------------------------------------------------------------------------
 
     def save(self, path: Path, generation: int) -> None:
-        """Write atomically (qa/files.py), with the generation inside the same file."""
-        if len(self.recent_terms) or len(self.rows_of) != len(self.ids):
-            self.merge()
-        terms = "\n".join(sorted(self.vocabulary, key=self.vocabulary.get))
+        """Write atomically (qa/files.py), with the generation inside the same file. This index is not
+        changed (an index that is not compact is written as merged)."""
+        index = self if self.compact else self.merged()
+        terms = "\n".join(sorted(index.vocabulary, key=index.vocabulary.get))
         write_atomically(path, lambda file: np.savez(
             file, format=np.int64(FORMAT), generation=np.int64(generation),
-            terms=np.frombuffer(terms.encode(), dtype=np.uint8), ids=self.ids, lengths=self.lengths,
-            starts=self.starts, rows=self.rows, frequencies=self.frequencies))
+            terms=np.frombuffer(terms.encode(), dtype=np.uint8), ids=index.ids, lengths=index.lengths,
+            starts=index.starts, rows=index.rows, frequencies=index.frequencies))
 
     @classmethod
     def load(cls, path: Path) -> tuple[LexicalIndex, int]:

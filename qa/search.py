@@ -104,7 +104,7 @@ class Searcher:
     def ask(self, question: str, top_k: int = 5, topic: Topic | None = None) -> Answer:
         started = time.perf_counter()
         question = clean_question(question)
-        if len(self.index.refresh()[0]) == 0:
+        if self.index.reader.refresh() == 0:
             raise IndexNotBuilt(str(self.index.folder))
         terms = query_terms(question)
         ranked = self.rank(question, terms)
@@ -128,10 +128,11 @@ class Searcher:
     def rank(self, question: str, terms: list[str], boost_document: str | None = None) -> list[Candidate]:
         """Candidates from both retrievers, scored and sorted best first."""
         query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
-        dense_ids = [] if query is None else [pid for pid, _ in self.index.search(query, CANDIDATES)]
-        lexical = [] if self.retriever == "dense" else self.index.bm25([stem(t) for t in self.selective(terms)], CANDIDATES)
+        reader = self.index.reader
+        dense_ids = [] if query is None else [pid for pid, _ in reader.search(query, CANDIDATES)]
+        lexical = [] if self.retriever == "dense" else reader.bm25([stem(t) for t in self.selective(terms)], CANDIDATES)
         ids = list(dict.fromkeys(dense_ids + [pid for pid, _ in lexical]))
-        candidates = [Candidate(row) for row in self.index.store.scoring_rows(ids, self.index.dimension)]
+        candidates = [Candidate(row) for row in self.index.reader.scoring_rows(ids)]
         if query is not None:
             score_dense(candidates, query)
 
@@ -155,7 +156,7 @@ class Searcher:
         """The terms BM25 searches: those in at most COMMON_TERM_SHARE of the passages (a word in
         most passages adds almost nothing to BM25 but costs the time of scoring every row holding
         it), or the two rarest when all are common."""
-        frequencies, passages = self.index.document_frequencies([stem(term) for term in terms])
+        frequencies, passages = self.index.reader.document_frequencies([stem(term) for term in terms])
         limit = COMMON_TERM_SHARE * max(passages, 1)
         kept = [term for term in terms if frequencies[stem(term)] <= limit]
         return kept or sorted(terms, key=lambda term: frequencies[stem(term)])[:2]

@@ -118,9 +118,7 @@ class Service:
     def remove_document(self, document_id: str) -> None:
         with self._writing:
             self.document(document_id)  # 404 for an unknown id
-            index = self.index
-            index.remove_document(document_id)
-            index.save_vectors()
+            self.index.remove_document(document_id)  # the derived files are saved in the background
 
     def health(self) -> dict:
         """Counts, and whether FAISS and BM25 hold every passage in SQLite. Cheap: two COUNTs and the

@@ -104,20 +104,35 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
+    def ids(self) -> np.ndarray:
+        """The passage ids held, in no particular order (what a catch-up compares with the store)."""
+        ivf = faiss.try_extract_index_ivf(self.index)
+        if ivf is None:
+            return faiss.vector_to_array(faiss.downcast_index(self.index).id_map).astype(np.int64)
+        lists, parts = ivf.invlists, []
+        for number in range(ivf.nlist):
+            size = lists.list_size(number)
+            if size:
+                pointer = lists.get_ids(number)
+                parts.append(faiss.rev_swig_ptr(pointer, size).astype(np.int64))  # a copy
+                lists.release_ids(number, pointer)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
     def add(self, ids: list[int] | np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
-            self._own()
+            self.own()
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
                                     np.asarray(ids, dtype=np.int64))
 
     def remove(self, ids: list[int] | np.ndarray) -> None:
         if len(ids):
-            self._own()
+            self.own()
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
 
-    def _own(self) -> None:
+    def own(self) -> None:
         """Replace a memory-mapped index by an owned copy (serialise then read back: a clone would
-        still point into the file)."""
+        still point into the file). A writer calls it before it takes the question lock: searches
+        meanwhile read the mapped index, then the next one the copy."""
         if self.mapped:
             self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
             self.mapped = False

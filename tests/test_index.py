@@ -114,16 +114,20 @@ def test_missing_faiss_file_is_rebuilt_from_sqlite(index_dir, count_embedding):
     current_vectors_file(index_dir).unlink()
     index = Index(index_dir)
     assert len(index.vectors) == index.store.counts()[1]
+    index.close()  # saved in the background, and at the latest on close
     assert current_vectors_file(index_dir).is_file()
     assert count_embedding == []
 
 
-def test_faiss_file_out_of_step_is_rebuilt(index_dir, tmp_path):
+def test_faiss_file_out_of_step_is_caught_up(index_dir, tmp_path, caplog):
+    caplog.set_level("INFO")
     stale = current_vectors_file(index_dir)
     index = Index(index_dir)
     index.apply(index.store.remove_document(index.store.documents()[0]["id"]))  # written, FAISS file not saved
     reopened = Index(index_dir)
     assert len(reopened.vectors) == reopened.store.counts()[1]
+    assert "catching up" in caplog.text and "rebuilding" not in caplog.text
+    reopened.close()
     assert current_vectors_file(index_dir).is_file() and not stale.exists()  # saved under its generation
     assert "generation" not in json.loads((index_dir / META).read_text())  # one record of it, in the name
 

@@ -154,6 +154,7 @@ def test_the_index_type_setting_rebuilds_the_file(index_dir, monkeypatch):
     monkeypatch.setenv("QA_INDEX_TYPE", "ivf")
     index = Index(index_dir)
     assert index.vectors.kind == "ivf"
+    index.save_vectors()  # the rebuilt index is saved in the background; now, for the check
     saved = VectorIndex.load(index.vectors_file(index.store.generation), index.dimension)
     assert saved.kind == "ivf" and len(saved) == len(index.vectors)  # saved as such
     assert Searcher(index).ask(question, 3).passages == flat_answer  # few passages: one cluster, exact
