@@ -402,3 +402,23 @@ def test_word_and_slide_citations_name_their_section_and_slide(browser, paged_se
         page.locator("#cited-passage").wait_for()
         assert where in page.locator("#document-meta").inner_text()
         assert page.locator("#document-page").is_hidden()
+
+
+def test_a_citation_of_a_changed_document_says_so(browser, tmp_path):
+    """A turn quotes the version it was given; after the file changes, opening its citation says the
+    document changed rather than marking text that is no longer what was quoted."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copytree(SEEDS, corpus / "seeds")
+    notes = corpus / "notes.txt"
+    notes.write_text("Ferry timetable\n\nThe morning ferry to Skye leaves Mallaig at seven forty, every day but Sunday.")
+    with serve(corpus, tmp_path / "index") as url, open_page(browser, url) as page:
+        answer = ask(page, "When does the morning ferry to Skye leave Mallaig?")
+        assert "seven forty" in answer.locator(".passage-text").first.inner_text()
+        notes.write_text("Ferry timetable\n\nFrom May the morning ferry to Skye leaves Mallaig at eight fifteen.")
+        ingest(Index(tmp_path / "index"), [corpus], progress=False)
+        answer.locator(".cite").first.click()
+        page.locator(".doc-changed").wait_for(timeout=10_000)
+        assert "changed since this answer" in page.locator(".doc-changed").inner_text()
+        assert "eight fifteen" in page.locator("#document-text").inner_text()
+        assert page.locator("#cited-passage").inner_text() == ""  # the old words are gone: nothing marked

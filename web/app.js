@@ -489,6 +489,18 @@ function closePage() {
   pageNote.hidden = true;
 }
 
+// Where a quoted passage stands in a changed document: its old offsets if the text there is still
+// the same, else the first place its text occurs, else nowhere (nothing is marked).
+function relocated(text, passage) {
+  const c = passage.citation || {};
+  const cps = codePoints(text);
+  if (cpSlice(cps, c.start, c.end) === passage.text) return c;
+  const at = text.indexOf(passage.text);
+  if (at < 0) return { ...c, start: 0, end: 0 };
+  const start = codePoints(text.slice(0, at)).length;
+  return { ...c, start, end: start + codePoints(passage.text).length };
+}
+
 async function openDocument(passage, opener) {
   const c = passage.citation || {};
   const req = ++docRequest;
@@ -504,14 +516,27 @@ async function openDocument(passage, opener) {
   document.body.classList.add('doc-open');
   docTitle.focus();
   try {
-    const doc = await fetchDocument(c.document_id);
+    let doc = await fetchDocument(c.document_id);
+    if (c.document_hash && doc.hash !== c.document_hash) {
+      docCache.delete(c.document_id);  // the cached copy may be the stale one: ask again
+      doc = await fetchDocument(c.document_id);
+    }
     if (req !== docRequest || docView.hidden) return;
+    const changed = Boolean(c.document_hash) && doc.hash !== c.document_hash;
     docTitle.textContent = doc.title || titleOf(c);
     if (doc.source) docMeta.append(sourceNode(doc.source, 'doc-source'), ' · ');
     const where = whereLabel(c, doc.type);
     if (where) docMeta.append(el('span', 'doc-where', where), ' · ');
     docMeta.append(`cited passage ${c.passage ?? ''}`);
-    const cited = renderDocumentText(doc.text || '', c, passage.highlight);
+    if (changed) {
+      // The answer quoted an earlier version: say so, and mark the passage only where its words still are.
+      const note = el('p', 'doc-changed', 'This document has changed since this answer was given; '
+        + 'the quoted passage may no longer be in it as cited.');
+      note.setAttribute('role', 'status');
+      docMeta.append(note);
+    }
+    const place = changed ? relocated(doc.text || '', passage) : c;
+    const cited = renderDocumentText(doc.text || '', place, place === c ? passage.highlight : null);
     if (isPdf(c, doc.type) && (doc.pages || []).length) openPage(doc, c);
     cited.scrollIntoView({ block: 'center' });
   } catch (err) {
