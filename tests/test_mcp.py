@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
+from contextlib import asynccontextmanager
 from urllib.request import Request, urlopen
 from urllib.error import HTTPError
 
@@ -104,7 +104,8 @@ def served(hashing_index_dir, tmp_path_factory):
     deadline = time.monotonic() + 60
     while True:
         try:
-            urlopen(f"{url}/api/health", timeout=2).read()
+            with urlopen(f"{url}/api/health", timeout=2) as health:
+                health.read()
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
@@ -113,12 +114,15 @@ def served(hashing_index_dir, tmp_path_factory):
             time.sleep(0.2)
     yield url
     process.terminate()
-    process.wait(timeout=10)
+    process.communicate(timeout=10)
 
 
-def http_client(url: str, token: str | None, mode: str) -> Client:
+@asynccontextmanager
+async def http_client(url: str, token: str | None, mode: str):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return Client(streamable_http_client(f"{url}/mcp", http_client=httpx2.AsyncClient(headers=headers)), mode=mode)
+    async with httpx2.AsyncClient(headers=headers) as http:  # the SDK leaves a client it was given open
+        async with Client(streamable_http_client(f"{url}/mcp", http_client=http), mode=mode) as client:
+            yield client
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])  # the initialize handshake, and the 2026 discover probe
@@ -146,8 +150,9 @@ def test_http_refuses_a_missing_or_wrong_token(served, token):
     with pytest.raises(HTTPError) as raw:
         urlopen(Request(f"{served}/mcp", data=b"{}", headers=headers, method="POST"), timeout=10)
     assert raw.value.code == 401 and raw.value.headers["WWW-Authenticate"] == 'Bearer realm="qa"'
-    assert json.loads(raw.value.read())["error"]["message"] == (
-        "This server needs Authorization: Bearer <token> with its QA_READ_TOKEN.")
+    with raw.value:
+        assert json.loads(raw.value.read())["error"]["message"] == (
+            "This server needs Authorization: Bearer <token> with its QA_READ_TOKEN.")
 
 
 def call(service: Service, tool: str, arguments: dict):
