@@ -38,7 +38,7 @@ CHROME_WORDS = {
     "toclimit", "footer", "reflist", "references", "refbegin", "catlinks", "printfooter", "noprint",
     "editsection", "cookie", "cookies", "consent", "newsletter", "subscribe", "share", "sharing",
     "social", "advert", "advertisement", "ads", "sponsored", "related", "comments", "skip", "jump",
-    "masthead", "banner", "popup", "modal", "sronly", "metadata", "ambox", "hatnote", "navigation2",
+    "masthead", "banner", "popup", "modal", "sronly", "metadata", "ambox", "hatnote",
 }
 # Tokens matched whole (so "mw-editsection" and "reference" in `sup class="reference"` are caught,
 # but "content-references-section" is not split into a false positive).
