@@ -10,9 +10,8 @@ from qa.search import Answer, Citation, Hit, Span
 
 
 def hit(rank: int, text: str, source: str, pages: list[int] | None = None, page: int | None = None) -> Hit:
-    citation = Citation(document_id="d", title="t", source=source, passage=rank - 1, start=0, end=len(text))
-    citation.pages = pages  # set after: works before and after Citation gains these fields
-    citation.page = page
+    citation = Citation(document_id="d", title="t", source=source, passage=rank - 1, start=0, end=len(text),
+                        page=page, pages=pages)
     return Hit(rank=rank, score=1.0, text=text, citation=citation, highlight=Span(0, len(text)))
 
 
