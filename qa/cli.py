@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import textwrap
+import typing
 from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
@@ -26,18 +27,33 @@ model_option = click.option(
 
 
 
-def remember_backend(context, parameter, value):
-    """The backend travels in QA_BACKEND, so every Index this process opens uses it."""
+def remember(context, parameter, value):
+    """Settings every Index of this process (and the processes it starts) must share travel in their
+    QA_* variable, the name the settings schema (qa/settings.py) reads them by."""
     if value:
-        os.environ["QA_BACKEND"] = value
+        os.environ[f"QA_{parameter.name.upper()}"] = str(value)
     return value
 
 
-backend_option = click.option(
-    "--backend", envvar="QA_BACKEND", default=None, callback=remember_backend, expose_value=False,
-    type=click.Choice(["auto", "openvino", "onnx", "onnx-int8", "torch"]),
-    help="Embedding backend (env QA_BACKEND); auto = OpenVINO bf16 where the CPU has it, else onnxruntime.",
-)
+def choices(name: str) -> click.Choice:
+    return click.Choice(list(typing.get_args(settings.Settings.model_fields[name].annotation)))
+
+
+def engine_options(command):
+    """--backend, --index-type and --cache: how an index is embedded, searched and cached."""
+    for option in reversed([
+        click.option("--backend", envvar="QA_BACKEND", default=None, callback=remember, expose_value=False,
+                     type=choices("backend"), help=settings.Settings.model_fields["backend"].description
+                     + " (env QA_BACKEND)"),
+        click.option("--index-type", "index_type", envvar="QA_INDEX_TYPE", default=None, callback=remember,
+                     expose_value=False, type=choices("index_type"),
+                     help=settings.Settings.model_fields["index_type"].description + " (env QA_INDEX_TYPE)"),
+        click.option("--cache", envvar="QA_CACHE", default=None, callback=remember, expose_value=False,
+                     type=click.Path(file_okay=False),
+                     help=settings.Settings.model_fields["cache"].description + " (env QA_CACHE)"),
+    ]):
+        command = option(command)
+    return command
 
 
 def friendly_errors(command):
@@ -56,19 +72,23 @@ def friendly_errors(command):
 @click.group()
 @click.version_option(package_name="qa")
 def main() -> None:
-    """Ask questions of your articles; get back cited passages."""
+    """Ask questions of your documents; get back cited passages."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings.load()  # a wrong QA_* value is named now, not deep inside a command
+    except QAError as error:
+        raise click.ClickException(error.message) from None
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--prune", is_flag=True, help="Drop documents whose files are no longer among PATHS.")
+@click.option("--prune", is_flag=True, help="Remove documents of the folders in PATHS whose files are gone (never uploads, never other folders').")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--watch", is_flag=True, help="Keep watching the folders in PATHS: new and changed files are read and "
               "deleted files removed within seconds (implies --prune; Ctrl-C stops).")
 @index_option
 @model_option
-@backend_option
+@engine_options
 @friendly_errors
 def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, index_dir: str, model: str | None) -> None:
     """Read text, Markdown, HTML, PDF, Word and PowerPoint files (folders recursively) into the index."""
@@ -122,7 +142,7 @@ def watch_folders(index, folders: list[Path]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @index_option
 @model_option
-@backend_option
+@engine_options
 @friendly_errors
 def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | None) -> None:
     """Ask one question; print the passages that answer it, with citations."""
@@ -161,7 +181,7 @@ def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | N
 @click.option("--threads", envvar="QA_THREADS", default=settings.DEFAULTS["THREADS"], show_default=True, type=int)
 @index_option
 @model_option
-@backend_option
+@engine_options
 @friendly_errors
 def serve(host: str, port: int, threads: int, index_dir: str, model: str | None) -> None:
     """Serve the JSON API and the chat page (waitress, a production WSGI server)."""
@@ -193,7 +213,7 @@ def serve(host: str, port: int, threads: int, index_dir: str, model: str | None)
 @main.command(name="mcp")
 @index_option
 @model_option
-@backend_option
+@engine_options
 @friendly_errors
 def mcp_command(index_dir: str, model: str | None) -> None:
     """Serve the index to an AI agent over MCP on stdin/stdout (add this command to the agent's config)."""
@@ -223,7 +243,7 @@ def mcp_command(index_dir: str, model: str | None) -> None:
 @click.option("--misses", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the questions not answered at rank 1 (default: EVALSET_DIR name + .misses.jsonl in the cwd).")
 @model_option
-@backend_option
+@engine_options
 @friendly_errors
 def evaluate(set_dir: Path, top_k: int, retriever: str, as_json: bool, misses: Path | None, model: str | None) -> None:
     """Measure retrieval on an eval set (corpus/ + questions.jsonl): hit@1, hit@5, MRR@10."""
@@ -246,7 +266,7 @@ def evaluate(set_dir: Path, top_k: int, retriever: str, as_json: bool, misses: P
 @click.option("--remove", "remove_id", metavar="ID", help="Remove the document with this id.")
 @index_option
 @model_option
-@backend_option
+@engine_options
 @friendly_errors
 def documents(remove_id: str | None, index_dir: str, model: str | None) -> None:
     """List the documents in the index, or remove one."""

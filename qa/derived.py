@@ -21,7 +21,6 @@ state while a save runs: saving never holds up a question.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Callable
 
@@ -43,7 +42,8 @@ log = logging.getLogger(__name__)
 
 class DerivedIndexes:
     def __init__(self, store: Store, folder: IndexFolder, dimension: Callable[[], int], writer: FileLock,
-                 model: Callable[[], str | None] = lambda: None):
+                 model: Callable[[], str | None] = lambda: None, index_type: str = "auto"):
+        self.index_type = index_type  # auto (flat below FLAT_LIMIT passages, ivf above), flat or ivf
         self.store = store
         self.folder = folder
         self._dimension = dimension
@@ -56,11 +56,6 @@ class DerivedIndexes:
         self.generation = -1  # of the store, that both in-memory indexes hold
         self._files_at = (-1, -1)  # generations of the FAISS and BM25 files this process last read or wrote
         self.saver = Saver(self._save_in_background, SAVE_INTERVAL, name=f"qa-saver {folder.path}")
-
-    @property
-    def index_type(self) -> str:
-        """QA_INDEX_TYPE: auto (flat below FLAT_LIMIT passages, ivf above), flat or ivf."""
-        return os.environ.get("QA_INDEX_TYPE") or "auto"
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -97,6 +92,12 @@ class DerivedIndexes:
 
     # -- writes -----------------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Before a write commits (under `mutating`): copy a memory-mapped FAISS index now. Once the
+        store is ahead, questions wait for the in-memory indexes to follow; not for this copy."""
+        if self.vectors is not None:
+            self.vectors.own()
+
     def apply(self, change: Change) -> None:
         """Follow a write made in this process: take the change, or catch up when another process
         wrote in between. Nothing to do before the indexes are loaded (the load catches up)."""
@@ -110,7 +111,7 @@ class DerivedIndexes:
 
     def _change(self, removed, added, vectors: np.ndarray, texts: list[tuple[str, str]], generation: int) -> None:
         """Change both in-memory indexes (under `mutating`); questions wait only for the change itself."""
-        self.vectors.own()  # a mapped index is copied first, while questions still read the mapping
+        self.vectors.own()  # a no-op after prepare(); for a catch-up, copied while questions read the mapping
         with self.reading:
             self.vectors.remove(removed)
             self.vectors.add(added, vectors)

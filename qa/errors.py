@@ -64,6 +64,12 @@ class UnsupportedFile(BadRequest):
     code = "unsupported_file"
 
 
+class BadSetting(QAError):
+    """A setting with a value it cannot take; the message names the setting (option and variable)."""
+    status_code = 500
+    code = "bad_setting"
+
+
 class UnreadableFile(QAError):
     """A file of a supported type that cannot be read: encrypted, damaged, truncated, too large
     once unpacked, or too slow to parse. The message names the file and the reason."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +96,7 @@ def cached_index_dir(corpus: Path, model_path: str | None, backend: str) -> Path
 def build_eval_index(set_dir: Path, model_path: str | None = None, progress: bool = True,
                      backend: str | None = None) -> Index:
     corpus = Path(set_dir) / "corpus"
-    backend = backend or os.environ.get("QA_BACKEND") or "auto"
+    backend = backend or settings.load().backend
     index = Index(cached_index_dir(corpus, model_path, backend), model_path, create=True, backend=backend)
     ingest(index, [corpus], prune=True, progress=progress)
     return index

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -20,6 +19,7 @@ import numpy as np
 from qa.chunking import Passage
 from qa.derived import DerivedIndexes
 from qa.documents import Document
+from qa import settings
 from qa.embedding import Embedder, load_embedder, model_name
 from qa.errors import IndexNotBuilt, ModelMismatch
 from qa.files import writer_lock
@@ -35,10 +35,11 @@ from qa.writer import LocalWriter
 
 class Index:
     def __init__(self, folder: str | Path, model_path: str | None = None, create: bool = False,
-                 backend: str | None = None):
+                 backend: str | None = None, index_type: str | None = None):
         self.folder = Path(folder)
         self.files = IndexFolder(self.folder)
-        self.backend = backend or os.environ.get("QA_BACKEND") or "auto"
+        configured = settings.load()  # QA_BACKEND, QA_INDEX_TYPE where not given here
+        self.backend = backend or configured.backend
         new = not self.files.database.is_file()
         if not create and new:
             raise IndexNotBuilt(str(folder))
@@ -60,7 +61,8 @@ class Index:
         self.previews = Previews(self.folder)
         lock = writer_lock(self.folder)
         self.derived = DerivedIndexes(self.store, self.files, lambda: self.dimension, lock,
-                                      model=lambda: self.store.get_meta("model"))
+                                      model=lambda: self.store.get_meta("model"),
+                                      index_type=index_type or configured.index_type)
         self.reader = LocalReader(self.store, self.derived, lambda: self.dimension)
         self.writer = LocalWriter(self.folder, self.store, self.derived, self.previews, lock)
 

@@ -35,7 +35,8 @@ class Service:
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    self._index = Index(self.config["INDEX"], self.config["MODEL"])
+                    self._index = Index(self.config["INDEX"], self.config["MODEL"], backend=self.config.get("BACKEND"),
+                                        index_type=self.config.get("INDEX_TYPE"))
         return self._index
 
     @property
