@@ -65,6 +65,7 @@ class LocalWriter:
         with self.locked():
             self.previews.keep(document)  # before the row that points at it
             with self.derived.mutating:
+                self.derived.prepare()
                 change = self.store.replace_document(document, passages, vectors, sentence_vectors)
                 self.derived.apply(change)
             return change
@@ -72,6 +73,7 @@ class LocalWriter:
     def remove_document(self, document_id: str) -> Change:
         with self.locked():
             with self.derived.mutating:
+                self.derived.prepare()
                 change = self.store.remove_document(document_id)
                 self.derived.apply(change)
             self.previews.forget(document_id)

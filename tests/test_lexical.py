@@ -115,3 +115,17 @@ def test_incremental_updates_rank_as_a_fresh_build(texts, removed, question):
     got, want = incremental.search(stems(*question), 50), fresh.search(stems(*question), 50)
     assert dict(got) == pytest.approx(dict(want))
     assert np.all(np.diff([score for _, score in got]) <= 1e-9)
+
+
+def test_merged_builds_a_new_index_and_leaves_this_one_as_it_was(tmp_path):
+    """Questions keep reading the old index while the merged one is built (qa/derived.py swaps it in)."""
+    index = build()
+    index.remove([2])
+    index.add([9], [("Otters", "A crayfish festival in Brussels.")])
+    before = index.search(stems("crayfish", "otters"), 10)
+    merged = index.merged()
+    assert not index.compact and merged.compact
+    assert index.search(stems("crayfish", "otters"), 10) == before
+    assert dict(merged.search(stems("crayfish", "otters"), 10)) == pytest.approx(dict(before))
+    index.save(tmp_path / "lexical.npz", generation=3)  # saving writes the merged form, changes nothing
+    assert not index.compact and len(LexicalIndex.load(tmp_path / "lexical.npz")[0].ids) == 4

@@ -160,3 +160,17 @@ def test_the_index_type_setting_rebuilds_the_file(index_dir, monkeypatch):
     assert Searcher(index).ask(question, 3).passages == flat_answer  # few passages: one cluster, exact
     monkeypatch.setenv("QA_INDEX_TYPE", "auto")
     assert Index(index_dir).vectors.kind == "flat"
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+@pytest.mark.parametrize("kind", TYPES)
+def test_ids_lists_what_the_index_holds(kind, mmap, vectors, tmp_path):
+    """What a catch-up compares with the store's passage ids (qa/catchup.py)."""
+    index = build(kind, vectors[:3_000])
+    index.remove([100, 105])
+    index.add([9_999], vectors[:1])
+    path = tmp_path / "vectors.faiss"
+    index.save(path)
+    expected = (set(range(100, 3_100)) - {100, 105}) | {9_999}
+    assert set(index.ids().tolist()) == expected
+    assert set(VectorIndex.load(path, DIMENSION, mmap=mmap).ids().tolist()) == expected
