@@ -96,6 +96,11 @@ def key_terms(question: str, frequencies: dict[str, int], passages: int) -> list
     return found
 
 
+def fold(text: str) -> str:
+    """Lower case without accents, as qa.terms.words sees text."""
+    return " ".join(words(text)) if not text.isascii() else text.casefold()
+
+
 def idf(frequency: int, passages: int) -> float:
     return math.log((passages - frequency + 0.5) / (frequency + 0.5) + 1)
 
@@ -117,22 +122,30 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
     evidence.sentence_cosine = top.best_sentence_cosine
     evidence.coverage = sum(weights[s] for s in stems if s in in_passage) / (sum(weights.values()) or 1.0)
 
-    in_document = set(in_passage)
-    for candidate in ranked[1:]:
-        if candidate.row.document_id == top.row.document_id:
-            in_document.update(stem(w) for w in words(candidate.row.text))
+    # The other retrieved passages of the top document (its neighbours among the candidates): a name
+    # the top passage only calls "he" is usually in one of them. Only looked into for a key term the
+    # top passage lacks, by prefix (the word or its stem), which costs a regex search, not a tokenising.
+    nearby: list[str] = []
+
+    def in_document(term_stems: list[str], term_words: list[str]) -> bool:
+        if all(s in in_passage for s in term_stems):
+            return True
+        if not nearby:
+            nearby.append(fold(" ".join(c.row.text for c in ranked[1:] if c.row.document_id == top.row.document_id)))
+        return all(re.search(rf"\b(?:{re.escape(w)}|{re.escape(s)})", nearby[0]) for s, w in zip(term_stems, term_words))
     evidence.key_terms = key_terms(question, frequencies, passages)
     key_weight = missing_weight = named_weight = named_missing = named_missing_passage = 0.0
     positions = {token: position for position, token in reversed(list(enumerate(TOKEN.findall(question))))}
     for term in evidence.key_terms:
-        term_stems = [stem(w) for w in words(term)]
+        term_words = words(term)
+        term_stems = [stem(w) for w in term_words]
         weight = max(idf(frequencies.get(s, 0), passages) for s in term_stems)
         named = is_named(term, positions.get(term, 1))
         key_weight += weight
         named_weight += weight * named
         if not all(s in in_passage for s in term_stems):
             named_missing_passage += weight * named
-        if not all(s in in_document for s in term_stems):
+        if not in_document(term_stems, term_words):
             evidence.missing.append(term)
             if named:
                 evidence.missing_names.append(term)
