@@ -74,21 +74,23 @@ class DerivedIndexes:
             return self.refresh()
         return self.vectors, self.lexical
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         vectors, _ = self.current()
         with self.reading:
-            return vectors.search(query, k)
+            return vectors.search(query, k, within)
 
-    def bm25(self, stems: list[str], k: int) -> list[tuple[int, float]]:
+    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         self.current()
         with self.reading:
-            return self.lexical.search(stems, k)
+            return self.lexical.search(stems, k, within)
 
-    def document_frequencies(self, stems: list[str]) -> tuple[dict[str, int], int]:
+    def document_frequencies(self, stems: list[str], within: np.ndarray | None = None) -> tuple[dict[str, int], int]:
+        """Passages holding each term, and the passages counted (those set in `within`, or all)."""
         self.current()
         with self.reading:
             lexical = self.lexical
-            return lexical.document_frequencies(stems), len(lexical)
+            rows = lexical.rows_within(within)
+            return lexical.document_frequencies(stems, within), len(lexical) if rows is None else int(rows.sum())
 
     # -- writes -----------------------------------------------------------------------------------
 

@@ -132,6 +132,15 @@ class Document:
     original: bytes | None = None  # the file as given, kept for page previews (PDF)
     file_hash: str = ""  # SHA-256 of the file's bytes, so an unchanged file is not even parsed again
     origin: str = ""  # the folder it was ingested from ("" for a document sent over the API)
+    date: str | None = None  # YYYY-MM-DD: from the file's metadata (HTML, PDF), an upload's, else its mtime
+    tags: list[str] | None = None  # None: keep the tags of the version it replaces (none for a new one)
+    collection: str = "default"  # a question sees the documents of one collection only
+
+    def place(self, collection: str) -> None:
+        """Put the document in a collection: its id names the collection too, so the same file in
+        two collections is two documents."""
+        self.collection = collection
+        self.id = document_id(self.source, self.origin, collection)
 
     @property
     def unread_pages(self) -> list[Page]:
@@ -156,10 +165,13 @@ class Document:
         return spans
 
 
-def document_id(source: str, origin: str = "") -> str:
+def document_id(source: str, origin: str = "", collection: str = "default") -> str:
     """A stable id from where the document came from, so a changed file keeps its id and replaces
-    itself, and two folders' files of the same name are two documents."""
+    itself, and two folders' (or collections') files of the same name are two documents. The default
+    collection's ids are those from before collections."""
     key = f"{origin}\n{source}" if origin else source
+    if collection != "default":
+        key = f"{collection}\n{key}"
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 

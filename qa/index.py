@@ -114,14 +114,14 @@ class Index:
     def lexical(self) -> LexicalIndex:
         return self.refresh()[1]
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return self.reader.search(query, k)
+    def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
+        return self.reader.search(query, k, within)
 
-    def bm25(self, stems: list[str], k: int) -> list[tuple[int, float]]:
-        return self.reader.bm25(stems, k)
+    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
+        return self.reader.bm25(stems, k, within)
 
-    def document_frequencies(self, stems: list[str]) -> tuple[dict[str, int], int]:
-        return self.reader.document_frequencies(stems)
+    def document_frequencies(self, stems: list[str], within: np.ndarray | None = None) -> tuple[dict[str, int], int]:
+        return self.reader.document_frequencies(stems, within)
 
     # -- writes (qa/writer.py) --------------------------------------------------------------------
 

@@ -18,9 +18,11 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from qa.documents import Document
+from qa.dates import file_date
+from qa.documents import Document, document_id
 from qa.errors import QAError
 from qa.index import Index
+from qa.metadata import DEFAULT_COLLECTION
 from qa.readers import file_hash, iter_files, read_document
 
 log = logging.getLogger(__name__)
@@ -56,14 +58,18 @@ class IngestReport:
         return self.pages / self.parse_seconds if self.parse_seconds else 0.0
 
 
-def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool = True) -> IngestReport:
-    """Read the files under `paths` into the index. With `prune`, documents that came from one of
-    the folders given and whose file is gone are removed (never uploads, never other folders')."""
+def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool = True,
+           collection: str = DEFAULT_COLLECTION, tags: list[str] | None = None) -> IngestReport:
+    """Read the files under `paths` into a collection of the index. With `prune`, documents of that
+    collection that came from one of the folders given and whose file is gone are removed (never
+    uploads, never other folders'). `tags` (None: keep each document's) go on every file given,
+    unchanged ones too; a document's date is its file's metadata's, else the file's mtime."""
     report = IngestReport()
     started = time.perf_counter()
     files = source_files([Path(p) for p in paths])
     rechunk = index.chunking_changed
-    existing = index.store.document_hashes()
+    existing = index.store.document_hashes(collection)
+    unchanged_ids: list[str] = []
     pending: list[Document] = []
 
     def stored(file: SourceFile) -> tuple[str, str] | None:
@@ -78,10 +84,14 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
             log.warning("skipped %s: %s", file.path, document)
         elif document is None or (not rechunk and (stored(file) or ("",))[0] == document.hash):
             report.unchanged += 1  # same bytes (or, for an index from before file hashes, same text)
+            unchanged_ids.append(document_id(file.source, file.origin, collection))
         elif not document.text.strip():
             report.empty.append(file.source)
             report.unread_pages += [(file.source, page.number, page.problem) for page in document.unread_pages]
         else:
+            document.place(collection)
+            document.tags = tags
+            document.date = document.date or file_date(file.path)
             report.pages += len(document.pages)
             report.unread_pages += [(file.source, page.number, page.problem) for page in document.unread_pages]
             pending.append(document)
@@ -94,12 +104,14 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
         _store_batch(index, pending, report, bar)
     bar.close()
 
+    if tags is not None and unchanged_ids:
+        index.store.retag(unchanged_ids, tags)
     if prune:
         for folder in {file.origin for file in files if file.from_folder} | empty_folders(paths):
             present = {file.source for file in files if file.origin == folder}
-            for document_id, source in index.store.documents_from(folder):
+            for gone, source in index.store.documents_from(folder, collection):
                 if source not in present:
-                    index.remove_document(document_id)
+                    index.remove_document(gone)
                     report.removed += 1
     if report.added or report.updated or report.removed or not index.vectors_file(index.store.generation).exists():
         index.save_vectors()

@@ -137,22 +137,41 @@ class LexicalIndex:
         live = self.alive[rows]
         return rows[live], frequencies[live]
 
-    def document_frequencies(self, terms: list[str]) -> dict[str, int]:
-        """Live passages holding each (stemmed) term."""
+    def rows_within(self, within: np.ndarray | None) -> np.ndarray | None:
+        """A mask over passage ids (True: a question may see it) -> a mask over rows (None: all)."""
+        if within is None:
+            return None
+        inside = self.ids < len(within)
+        rows = np.zeros(len(self.ids), dtype=bool)
+        rows[inside] = within[self.ids[inside]]
+        return rows & self.alive
+
+    def document_frequencies(self, terms: list[str], within: np.ndarray | None = None) -> dict[str, int]:
+        """Live passages holding each (stemmed) term (of those set in `within`, bool by passage id)."""
+        rows = self.rows_within(within)
+        if rows is not None:
+            return {term: int(np.count_nonzero(rows[self.postings(term)[0]])) for term in terms}
         if len(self.recent_terms) or len(self.rows_of) != len(self.ids):
             return {term: len(self.postings(term)[0]) for term in terms}
         ids = [self.vocabulary.get(term) for term in terms]  # merged and nothing removed: read off
         return {term: 0 if i is None else int(self.starts[i + 1] - self.starts[i]) for term, i in zip(terms, ids)}
 
-    def search(self, terms: list[str], k: int) -> list[tuple[int, float]]:
-        """The k best passages by BM25 for any of the (stemmed) terms: (passage id, score), best first."""
-        passages = len(self)
+    def search(self, terms: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The k best passages by BM25 for any of the (stemmed) terms: (passage id, score), best first.
+        With `within` (bool by passage id) only those passages count, for the scores too: the passage
+        count, the average length and each term's IDF are theirs, as if the others were not indexed."""
+        allowed = self.rows_within(within)
+        passages = len(self) if allowed is None else int(np.count_nonzero(allowed))
         if not passages:
             return []
-        average = self.total_length / passages
+        total = self.total_length if allowed is None else float(self.lengths[allowed].sum())
+        average = total / passages
         found_rows, found_scores = [], []
         for term in dict.fromkeys(terms):
             rows, frequencies = self.postings(term)
+            if allowed is not None:
+                inside = allowed[rows]
+                rows, frequencies = rows[inside], frequencies[inside]
             if not len(rows):
                 continue
             idf = max(math.log((passages - len(rows) + 0.5) / (len(rows) + 0.5)), 1e-6)  # as FTS5

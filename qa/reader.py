@@ -11,21 +11,29 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from qa.catalog import Catalog, Selection
 from qa.derived import DerivedIndexes
+from qa.schemas import Filter
 from qa.store import ScoringRow, Store
 
 
 class Reader(Protocol):
+    """`within` is a Selection's mask (qa/catalog.py): bool by passage id, the passages a question may
+    see; None for all. Each method answers as if the passages outside it were not indexed."""
+
     def refresh(self) -> int:
         """Follow the latest writes; the number of passages searchable."""
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def select(self, collection: str, filter: Filter | None = None) -> Selection:
+        """The passages of a collection that a filter keeps."""
+
+    def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The k nearest passages to the query vector: (passage id, cosine), best first."""
 
-    def bm25(self, stems: list[str], k: int) -> list[tuple[int, float]]:
+    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The k best passages by BM25 for any of the stemmed terms: (passage id, score), best first."""
 
-    def document_frequencies(self, stems: list[str]) -> tuple[dict[str, int], int]:
+    def document_frequencies(self, stems: list[str], within: np.ndarray | None = None) -> tuple[dict[str, int], int]:
         """Passages holding each stemmed term, and the number of passages (global, not per shard)."""
 
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
@@ -39,18 +47,22 @@ class LocalReader:
         self.store = store
         self.derived = derived
         self._dimension = dimension
+        self.catalog = Catalog(store)
 
     def refresh(self) -> int:
         return len(self.derived.refresh()[0])
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return self.derived.search(query, k)
+    def select(self, collection: str, filter: Filter | None = None) -> Selection:
+        return self.catalog.select(collection, filter)
 
-    def bm25(self, stems: list[str], k: int) -> list[tuple[int, float]]:
-        return self.derived.bm25(stems, k)
+    def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
+        return self.derived.search(query, k, within)
 
-    def document_frequencies(self, stems: list[str]) -> tuple[dict[str, int], int]:
-        return self.derived.document_frequencies(stems)
+    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
+        return self.derived.bm25(stems, k, within)
+
+    def document_frequencies(self, stems: list[str], within: np.ndarray | None = None) -> tuple[dict[str, int], int]:
+        return self.derived.document_frequencies(stems, within)
 
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
         return self.store.scoring_rows(ids, self._dimension())

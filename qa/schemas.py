@@ -5,14 +5,21 @@ Response models forbid extra fields, so a field added to a response without its 
 tests instead of going undocumented."""
 from __future__ import annotations
 
+import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from flask import current_app
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator,
+                      model_validator)
 
 from qa.errors import BadRequest, EmptyQuestion
-from qa.readers import supported
+from qa.metadata import DEFAULT_COLLECTION, MAX_TAGS, check_collection, clean_tags
+from qa.readers import FORMATS, supported
+
+FormatType = Literal[tuple(dict.fromkeys(f.type for f in FORMATS))]  # txt, md, html, pdf, docx, pptx
+Collection = Annotated[StrictStr, Field(description="A collection of documents (see GET /api/collections); "
+                                                    "1-64 lower-case letters, digits, '-' or '_'.")]
 
 # -- requests ---------------------------------------------------------------------------------------
 
@@ -34,12 +41,71 @@ class Request(BaseModel):
         return value
 
 
+def day(value, field: str) -> object:
+    """A date field takes "YYYY-MM-DD" text only (pydantic would also take a number of seconds)."""
+    if value is not None and not isinstance(value, str | dt.date):
+        raise BadRequest(f"{field}: send a date as \"YYYY-MM-DD\"; got {value!r}.")
+    return value
+
+
+class Filter(Request):
+    """Which documents a question may see: every field given must hold (they combine with "and").
+    The search runs inside the filter, so a narrow filter still returns up to top_k passages."""
+    model_config = ConfigDict(extra="forbid")
+
+    source: Annotated[StrictStr, Field(min_length=1, max_length=500)] | None = Field(
+        None, description="A glob over the document's source, e.g. \"reports/*.pdf\" (* ? [abc]; case-sensitive).")
+    document_ids: Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=64)]],
+                            Field(min_length=1, max_length=1000)] | None = Field(None, description="These documents only.")
+    tags: Annotated[list[StrictStr], Field(min_length=1, max_length=MAX_TAGS)] | None = Field(
+        None, description="Documents with any (or all, see tags_match) of these tags.")
+    tags_match: Literal["any", "all"] = Field("any", description="any: at least one of the tags; all: every one.")
+    type: Annotated[list[FormatType], Field(min_length=1)] | None = Field(
+        None, description="Documents of these formats (a single type is taken too).")
+    after: dt.date | None = Field(None, description="Documents dated on or after this day (YYYY-MM-DD); "
+                                                     "documents without a date are left out.")
+    before: dt.date | None = Field(None, description="Documents dated on or before this day (YYYY-MM-DD).")
+
+    @field_validator("tags")
+    @classmethod
+    def tags_are_clean(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else clean_tags(tags, "filter.tags")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def one_type_is_a_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("after", "before", mode="before")
+    @classmethod
+    def dates_are_text(cls, value, info: ValidationInfo):
+        return day(value, f"filter.{info.field_name}")
+
+    @model_validator(mode="after")
+    def after_before_before(self) -> Filter:
+        if self.after and self.before and self.after > self.before:
+            raise BadRequest(f"filter.after: {self.after} is later than filter.before ({self.before}); "
+                             "no document could match.")
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return not self.model_fields_set - {"tags_match"}
+
+
 class AskRequest(Request):
-    """A question, optionally continuing a conversation."""
+    """A question, optionally continuing a conversation, in one collection, optionally filtered."""
 
     question: StrictStr
     top_k: Annotated[StrictInt, Field(ge=1, le=50)] = 5
     conversation_id: StrictStr | None = None
+    collection: Collection = DEFAULT_COLLECTION
+    filter: Filter | None = None
+
+    @field_validator("collection")
+    @classmethod
+    def collection_is_a_name(cls, name: str) -> str:
+        return check_collection(name)
 
     @field_validator("question")
     @classmethod
@@ -59,13 +125,63 @@ class AddDocumentRequest(Request):
     text: Annotated[StrictStr, Field(min_length=1)]
     source: Annotated[StrictStr, Field(min_length=1, max_length=500)]
     title: Annotated[StrictStr, Field(max_length=500)] | None = None
+    tags: Annotated[list[StrictStr], Field(max_length=MAX_TAGS)] | None = Field(
+        None, description="Tags to filter by (lower-cased); omitted: a replaced document keeps its tags.")
+    date: dt.date | None = Field(None, description="The document's date (YYYY-MM-DD), for after/before filters.")
+    collection: Collection = DEFAULT_COLLECTION
+
+    @field_validator("tags")
+    @classmethod
+    def tags_are_clean(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else clean_tags(tags)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def date_is_text(cls, value):
+        return day(value, "date")
+
+    @field_validator("collection")
+    @classmethod
+    def collection_is_a_name(cls, name: str) -> str:
+        return check_collection(name)
+
+
+class EditDocumentRequest(Request):
+    """New metadata for a document: `tags` replaces its tags, `date` its date (null clears it)."""
+    model_config = ConfigDict(extra="forbid")
+
+    tags: Annotated[list[StrictStr], Field(max_length=MAX_TAGS)] | None = None
+    date: dt.date | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def tags_are_clean(cls, tags: list[str] | None) -> list[str]:
+        if tags is None:
+            raise BadRequest("tags: send a list of strings ([] removes every tag), or leave tags out.")
+        return clean_tags(tags)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def date_is_text(cls, value):
+        return day(value, "date")
+
+    @model_validator(mode="after")
+    def something_to_change(self) -> EditDocumentRequest:
+        if not self.model_fields_set:
+            raise BadRequest("Send \"tags\" and/or \"date\" to change; the body changed nothing.")
+        return self
 
 
 # A file upload: multipart/form-data with the document in the field "file".
 UPLOAD_FORM_SCHEMA = {
     "type": "object",
     "properties": {"file": {"type": "string", "format": "binary",
-                            "description": f"A {supported()} file; its name becomes the source."}},
+                            "description": f"A {supported()} file; its name becomes the source."},
+                   "tags": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_TAGS,
+                            "description": "Tags (the field repeated, or one field with tags separated by commas)."},
+                   "date": {"type": "string", "format": "date",
+                            "description": "The document's date (YYYY-MM-DD); it wins over a date in the file's metadata."},
+                   "collection": {"type": "string", "description": "The collection to add it to (default: default)."}},
     "required": ["file"],
 }
 
@@ -125,6 +241,10 @@ class AskResponse(Response):
                                                       "confident), e.g. \"names not found in the documents: Volta\".")
     passages: list[Passage]
     took_ms: float
+    collection: str = Field(DEFAULT_COLLECTION, description="The collection searched.")
+    filter_matched: int | None = Field(None, description="Documents the filter kept (null without a filter); "
+                                                         "0: nothing was searched, see message.")
+    message: str | None = Field(None, description="Why no passage came back, when a filter matched nothing.")
 
 
 class Turn(AskResponse):
@@ -165,6 +285,10 @@ class DocumentSummary(Response):
     type: str = Field(description="The format it was read from: txt, md, html, pdf, docx or pptx.")
     page_count: int = Field(description="Pages (slides) it has; 0 for formats without pages.")
     unread_pages: list[UnreadPage] = Field(description="Pages that gave no text (e.g. scanned, without OCR).")
+    collection: str
+    tags: list[str]
+    date: str | None = Field(description="YYYY-MM-DD: from the file's metadata (HTML, PDF), the upload, or the "
+                                         "file's modification time; null when unknown.")
 
 
 class DocumentDetail(DocumentSummary):
@@ -175,6 +299,16 @@ class DocumentDetail(DocumentSummary):
 
 class DocumentList(Response):
     documents: list[DocumentSummary]
+
+
+class CollectionInfo(Response):
+    name: str
+    documents: int
+    writable: bool = Field(description="Whether the caller's token may add, edit and remove its documents.")
+
+
+class CollectionList(Response):
+    collections: list[CollectionInfo]
 
 
 class Health(Response):

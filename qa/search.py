@@ -17,6 +17,8 @@ from qa.confidence import Confidence, assess
 from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
+from qa.metadata import DEFAULT_COLLECTION
+from qa.schemas import Filter
 from qa.store import ScoringRow
 from qa.terms import query_terms, stem, words
 
@@ -79,6 +81,9 @@ class Answer:
     topic: Topic | None = None  # what a conversation carries into its next question
     confidence: float = 0.0  # in [0, 1]: how likely the top passage answers (qa/confidence.py)
     confidence_reasons: list[str] = field(default_factory=list)  # why not, when not confident
+    collection: str = DEFAULT_COLLECTION  # the collection searched
+    filter_matched: int | None = None  # documents the filter kept (None: no filter)
+    message: str | None = None  # why nothing came back, when the filter kept nothing
 
 
 @dataclass
@@ -101,13 +106,25 @@ class Searcher:
         self.index = index
         self.retriever = retriever
 
-    def ask(self, question: str, top_k: int = 5, topic: Topic | None = None) -> Answer:
+    def ask(self, question: str, top_k: int = 5, topic: Topic | None = None, collection: str = DEFAULT_COLLECTION,
+            filter: Filter | None = None) -> Answer:
+        """The passages of `collection` that `filter` keeps which best answer the question. The search
+        runs inside them (qa/catalog.py): a narrow filter still returns up to top_k passages."""
         started = time.perf_counter()
         question = clean_question(question)
         if self.index.reader.refresh() == 0:
             raise IndexNotBuilt(str(self.index.folder))
+        filter = None if filter is None or filter.empty else filter
+        selection = self.index.reader.select(collection, filter)
+        matched = None if filter is None else selection.documents
+        if selection.documents == 0:
+            return Answer(question, False, [], round((time.perf_counter() - started) * 1000, 2), topic, 0.0,
+                          [], collection, matched, f"No document in the collection {collection!r} matches the "
+                          "filter, so nothing was searched. Widen the filter: GET /api/documents (qa documents) "
+                          "shows each document's source, type, tags and date.")
+        within = selection.mask
         terms = query_terms(question)
-        ranked = self.rank(question, terms)
+        ranked = self.rank(question, terms, within=within)
         certainty = self.certainty(question, ranked, terms)
         if topic is not None and is_follow_up(question):
             # Leaning on the conversation: search again with the topic's words, and keep whichever
@@ -115,7 +132,7 @@ class Searcher:
             # topic's words match nothing near the answer, so the question alone wins.
             searched = contextual_question(question, topic)
             searched_terms = query_terms(searched)
-            in_context = self.rank(searched, searched_terms, topic.document_id)
+            in_context = self.rank(searched, searched_terms, topic.document_id, within)
             in_context_certainty = self.certainty(searched, in_context, searched_terms)
             if in_context_certainty.score >= certainty.score:
                 ranked, terms, certainty = in_context, searched_terms, in_context_certainty
@@ -123,14 +140,17 @@ class Searcher:
         top = hits[0].citation if hits else None
         next_ = next_topic(question, topic, top.title if top else "", top.document_id if top else None)
         return Answer(question, certainty.confident, hits, round((time.perf_counter() - started) * 1000, 2), next_,
-                      certainty.score, certainty.reasons)
+                      certainty.score, certainty.reasons, collection, matched)
 
-    def rank(self, question: str, terms: list[str], boost_document: str | None = None) -> list[Candidate]:
-        """Candidates from both retrievers, scored and sorted best first."""
+    def rank(self, question: str, terms: list[str], boost_document: str | None = None,
+             within: np.ndarray | None = None) -> list[Candidate]:
+        """Candidates from both retrievers, scored and sorted best first; with `within` (a Selection's
+        mask), both retrievers search only those passages."""
         query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
         reader = self.index.reader
-        dense_ids = [] if query is None else [pid for pid, _ in reader.search(query, CANDIDATES)]
-        lexical = [] if self.retriever == "dense" else reader.bm25([stem(t) for t in self.selective(terms)], CANDIDATES)
+        dense_ids = [] if query is None else [pid for pid, _ in reader.search(query, CANDIDATES, within)]
+        lexical = [] if self.retriever == "dense" else reader.bm25([stem(t) for t in self.selective(terms, within)],
+                                                                    CANDIDATES, within)
         ids = list(dict.fromkeys(dense_ids + [pid for pid, _ in lexical]))
         candidates = [Candidate(row) for row in self.index.reader.scoring_rows(ids)]
         if query is not None:
@@ -152,11 +172,11 @@ class Searcher:
                 candidate.score += TOPIC_BOOST
         return sorted(candidates, key=lambda c: -c.score)
 
-    def selective(self, terms: list[str]) -> list[str]:
+    def selective(self, terms: list[str], within: np.ndarray | None = None) -> list[str]:
         """The terms BM25 searches: those in at most COMMON_TERM_SHARE of the passages (a word in
         most passages adds almost nothing to BM25 but costs the time of scoring every row holding
         it), or the two rarest when all are common."""
-        frequencies, passages = self.index.reader.document_frequencies([stem(term) for term in terms])
+        frequencies, passages = self.index.reader.document_frequencies([stem(term) for term in terms], within)
         limit = COMMON_TERM_SHARE * max(passages, 1)
         kept = [term for term in terms if frequencies[stem(term)] <= limit]
         return kept or sorted(terms, key=lambda term: frequencies[stem(term)])[:2]

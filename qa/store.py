@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 # 3: BM25 moved out of SQLite (qa/lexical.py), so version 2's FTS5 tables go.
 # 4: documents record their type, pages and sections; passages their pages; PDF line boxes.
-SCHEMA_VERSION = 4
+# 5: documents have a collection, tags and a date; (collection, origin, source) is unique.
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,7 +43,10 @@ CREATE TABLE IF NOT EXISTS documents (
     sections TEXT NOT NULL DEFAULT '[]', -- JSON: [[start, heading], ...]
     file_hash TEXT NOT NULL DEFAULT '',  -- SHA-256 of the file's bytes: an unchanged file is not parsed again
     origin TEXT,                         -- the folder ingested ('' for an API upload; NULL: not recorded)
-    UNIQUE (origin, source)
+    collection TEXT NOT NULL DEFAULT 'default',  -- a question sees one collection only
+    tags TEXT NOT NULL DEFAULT '[]',     -- JSON: ["tag", ...]
+    date TEXT,                           -- YYYY-MM-DD: the file's metadata, the upload's, else its mtime
+    UNIQUE (collection, origin, source)
 );
 CREATE TABLE IF NOT EXISTS passages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -71,10 +75,12 @@ DROP TABLE IF EXISTS passages_vocab;
 DROP TABLE IF EXISTS passages_fts;
 """
 
-# Columns a version-3 database lacks; added in place (the boxes table comes with SCHEMA).
+# Columns an older database lacks; added in place (the boxes table comes with SCHEMA). A documents
+# table from before schema 5 is copied by migrate_unique_source (its UNIQUE changed), gaining them there.
 MIGRATION_COLUMNS = {
     "documents": ["type TEXT NOT NULL DEFAULT 'txt'", "pages TEXT NOT NULL DEFAULT '[]'",
-                  "sections TEXT NOT NULL DEFAULT '[]'", "file_hash TEXT NOT NULL DEFAULT ''", "origin TEXT"],
+                  "sections TEXT NOT NULL DEFAULT '[]'", "file_hash TEXT NOT NULL DEFAULT ''", "origin TEXT",
+                  "collection TEXT NOT NULL DEFAULT 'default'", "tags TEXT NOT NULL DEFAULT '[]'", "date TEXT"],
     "passages": ["page_first INTEGER", "page_last INTEGER"],
 }
 # A longer line than this on one page box is not expected; it bounds the box lookup's index scan.
@@ -228,14 +234,16 @@ class Store(Database):
         if found > SCHEMA_VERSION:
             raise IndexCorrupt(f"{self.path} was written by a newer qa (schema {found}; this qa reads up to "
                                f"{SCHEMA_VERSION}). Upgrade qa, or rebuild the index with `qa ingest` into a new folder.")
-        if found < 4:
+        if found < SCHEMA_VERSION:
             for table, columns in MIGRATION_COLUMNS.items():
                 present = {info[1] for info in db.execute(f"PRAGMA table_info({table})")}
                 for column in columns:
                     if column.split()[0] not in present:
                         db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        db.execute("CREATE INDEX IF NOT EXISTS documents_by_collection ON documents (collection)")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('metadata', '0')")
 
     @contextmanager
     def write(self, bump: bool = True) -> Iterator[sqlite3.Connection]:
@@ -267,16 +275,18 @@ class Store(Database):
         with self.write() as db:
             # The same file (origin and source) replaces itself; a document from before origins were
             # recorded (NULL) with the same source is this file's earlier version.
-            where = "(origin = ? OR origin IS NULL) AND source = ?"
-            replaced = db.execute(f"SELECT 1 FROM documents WHERE {where}", (document.origin, document.source)).fetchone()
-            removed = self._delete(db, where, document.origin, document.source)
+            where = "(origin = ? OR origin IS NULL) AND source = ? AND collection = ?"
+            key = (document.origin, document.source, document.collection)
+            replaced = db.execute(f"SELECT tags FROM documents WHERE {where}", key).fetchone()
+            removed = self._delete(db, where, *key)
+            tags = document.tags if document.tags is not None else json.loads(replaced[0]) if replaced else []
             db.execute(
-                "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections, file_hash, origin) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections, file_hash, origin, "
+                "collection, tags, date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (document.id, document.title, document.source, document.hash, document.text, time.time(),
                  document.type, json.dumps([asdict(page) for page in document.pages]),
                  json.dumps([[section.start, section.title] for section in document.sections]), document.file_hash,
-                 document.origin),
+                 document.origin, document.collection, json.dumps(tags), document.date),
             )
             db.executemany("INSERT INTO boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            [(document.id, b.start, b.end, b.page, b.x0, b.y0, b.x1, b.y1) for b in document.boxes])
@@ -313,33 +323,79 @@ class Store(Database):
         db.execute(f"DELETE FROM documents WHERE {where}", values)  # passages go by cascade
         return ids
 
-    def document_hashes(self) -> dict[tuple[str | None, str], tuple[str, str]]:
-        """(origin, source) -> (text hash, file hash), to skip files that have not changed. The origin
-        is None for documents stored before origins were recorded."""
+    def document_hashes(self, collection: str = "default") -> dict[tuple[str | None, str], tuple[str, str]]:
+        """(origin, source) -> (text hash, file hash) in a collection, to skip files that have not
+        changed. The origin is None for documents stored before origins were recorded."""
         return {(origin, source): (text_hash, file_hash) for origin, source, text_hash, file_hash
-                in self.db.execute("SELECT origin, source, hash, file_hash FROM documents")}
+                in self.db.execute("SELECT origin, source, hash, file_hash FROM documents WHERE collection = ?",
+                                   (collection,))}
 
-    def documents_from(self, origin: str) -> list[tuple[str, str]]:
-        """(id, source) of the documents ingested from the folder `origin`."""
-        return self.db.execute("SELECT id, source FROM documents WHERE origin = ?", (origin,)).fetchall()
+    def documents_from(self, origin: str, collection: str = "default") -> list[tuple[str, str]]:
+        """(id, source) of the documents of a collection ingested from the folder `origin`."""
+        return self.db.execute("SELECT id, source FROM documents WHERE origin = ? AND collection = ?",
+                               (origin, collection)).fetchall()
 
-    def documents(self) -> list[dict]:
+    def documents(self, collection: str | None = None) -> list[dict]:
+        """Summaries of a collection's documents (every collection's with None), by source."""
         rows = self.db.execute(
-            "SELECT d.id, d.title, d.source, COUNT(p.id), d.hash, d.type, d.pages FROM documents d "
-            "LEFT JOIN passages p ON p.document_id = d.id GROUP BY d.id ORDER BY d.source"
+            f"SELECT {SUMMARY_COLUMNS}, COUNT(p.id) FROM documents d LEFT JOIN passages p ON p.document_id = d.id "
+            "WHERE ? IS NULL OR d.collection = ? GROUP BY d.id ORDER BY d.source", (collection, collection)
         )
         return [summary(row) for row in rows]
 
     def document(self, document_id: str) -> dict | None:
         """A document's summary with its text, pages and sections."""
         row = self.db.execute(
-            "SELECT d.id, d.title, d.source, (SELECT COUNT(*) FROM passages WHERE document_id = d.id), d.hash, "
-            "d.type, d.pages, d.text, d.sections FROM documents d WHERE d.id = ?", (document_id,)
+            f"SELECT {SUMMARY_COLUMNS}, (SELECT COUNT(*) FROM passages WHERE document_id = d.id), d.text, d.sections "
+            "FROM documents d WHERE d.id = ?", (document_id,)
         ).fetchone()
         if row is None:
             return None
-        return {**summary(row[:7]), "text": row[7], "pages": json.loads(row[6]),
-                "sections": [{"start": start, "title": title} for start, title in json.loads(row[8])]}
+        return {**summary(row[:-2]), "text": row[-2], "pages": json.loads(row[6]),
+                "sections": [{"start": start, "title": title} for start, title in json.loads(row[-1])]}
+
+    def update_metadata(self, document_id: str, tags: list[str] | None = None, date: str | None = None,
+                        set_date: bool = False) -> bool:
+        """Change a document's tags and/or date (`set_date` to change the date, to None too); False
+        for an unknown id. The passages do not change, so the generation stays; `metadata` counts these."""
+        with self.write(bump=False) as db:
+            if db.execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone() is None:
+                return False
+            if tags is not None:
+                db.execute("UPDATE documents SET tags = ? WHERE id = ?", (json.dumps(tags), document_id))
+            if set_date:
+                db.execute("UPDATE documents SET date = ? WHERE id = ?", (date, document_id))
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'metadata'")
+            return True
+
+    def retag(self, document_ids: list[str], tags: list[str]) -> int:
+        """Give these documents these tags (one transaction); how many changed."""
+        value = json.dumps(tags)
+        with self.write(bump=False) as db:
+            changed = sum(db.execute("UPDATE documents SET tags = ? WHERE id = ? AND tags != ?",
+                                     (value, document_id, value)).rowcount for document_id in document_ids)
+            if changed:
+                db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'metadata'")
+            return changed
+
+    def collections(self) -> dict[str, int]:
+        """Each collection that holds documents, with how many."""
+        return dict(self.db.execute("SELECT collection, COUNT(*) FROM documents GROUP BY collection ORDER BY collection"))
+
+    def catalog_version(self) -> tuple[int, int]:
+        """(generation, metadata): changes whenever a document or its metadata does."""
+        rows = dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'metadata')"))
+        return int(rows.get("generation", 0)), int(rows.get("metadata", 0))
+
+    def catalog_rows(self) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+        """What filters look at, in one snapshot: (rowid, id, collection, source, type, tags JSON, date)
+        of every document, and the passages' ids with their document's rowid."""
+        with self.snapshot():
+            documents = self.db.execute("SELECT rowid, id, collection, source, type, tags, date FROM documents").fetchall()
+            pairs = self.db.execute("SELECT p.id, d.rowid FROM passages p JOIN documents d ON d.id = p.document_id").fetchall()
+        passages = np.fromiter((pair[0] for pair in pairs), dtype=np.int64, count=len(pairs))
+        owners = np.fromiter((pair[1] for pair in pairs), dtype=np.int64, count=len(pairs))
+        return documents, passages, owners
 
     def boxes(self, document_id: str, start: int, end: int) -> list[tuple[int, int, int, float, float, float, float]]:
         """(start, end, page, x0, y0, x1, y1) of the line boxes overlapping document.text[start:end]."""
@@ -420,8 +476,9 @@ def cannot_write(error: sqlite3.OperationalError) -> bool:
 
 def migrate_unique_source(path: Path) -> None:
     """Before schema 4 a source was unique across the index, so two folders' "notes.txt" replaced
-    each other; now (origin, source) is. SQLite cannot change a constraint in place: the table is
-    copied, with foreign keys off so that dropping the old one does not cascade to the passages.
+    each other; in schema 4 (origin, source) was; from 5 (collection, origin, source) is. SQLite cannot
+    change a constraint in place: the table is copied (gaining the newer columns with their defaults),
+    with foreign keys off so that dropping the old one does not cascade to the passages.
     Documents from before keep a NULL origin: the next ingest of their folder adopts them."""
     if not path.is_file():
         return
@@ -434,7 +491,7 @@ def migrate_unique_source(path: Path) -> None:
             row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'documents'").fetchone()
         except sqlite3.DatabaseError:
             return  # not a database: Database reports it, naming the file
-        if row is None or "source TEXT NOT NULL UNIQUE" not in row[0]:
+        if row is None or "UNIQUE (collection, origin, source)" in row[0]:
             return
         columns = [info[1] for info in db.execute("PRAGMA table_info(documents)")]
         db.execute("PRAGMA foreign_keys=OFF")
@@ -453,12 +510,16 @@ def migrate_unique_source(path: Path) -> None:
         db.close()
 
 
+SUMMARY_COLUMNS = "d.id, d.title, d.source, d.hash, d.type, d.collection, d.pages, d.tags, d.date"
+
+
 def summary(row: tuple) -> dict:
-    """A documents row (id, title, source, passages, hash, type, pages JSON) -> the API's summary."""
+    """A row of SUMMARY_COLUMNS and the passage count -> the API's summary."""
     pages = json.loads(row[6])
     unread = [{"number": page["number"], "problem": page["problem"]} for page in pages if page.get("problem")]
-    return {**dict(zip(("id", "title", "source", "passages", "hash", "type"), row[:6])),
-            "page_count": len(pages), "unread_pages": unread}
+    return {"id": row[0], "title": row[1], "source": row[2], "passages": row[9], "hash": row[3], "type": row[4],
+            "page_count": len(pages), "unread_pages": unread, "collection": row[5], "tags": json.loads(row[7]),
+            "date": row[8]}
 
 
 class ConversationStore(Database):

@@ -137,12 +137,36 @@ class VectorIndex:
             self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
             self.mapped = False
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The k nearest passage ids with their cosine similarity, best first."""
+    def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The k nearest passage ids with their cosine similarity, best first; with `within` (bool by
+        passage id), the k nearest of those only (FAISS skips the others while it scans)."""
         if len(self) == 0 or k <= 0:
             return []
-        scores, ids = self.index.search(np.asarray(query, dtype=np.float32).reshape(1, -1), min(k, len(self)))
+        query = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        if within is None:
+            scores, ids = self.index.search(query, min(k, len(self)))
+        else:
+            kept = int(np.count_nonzero(within))
+            if kept == 0:
+                return []
+            scores, ids = self.index.search(query, min(k, kept), params=self.restricted(within, kept))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def restricted(self, within: np.ndarray, kept: int) -> faiss.SearchParameters:
+        """Search parameters selecting the ids set in `within`. An IVF index scans more clusters the
+        fewer vectors are kept (nprobe / share kept, up to all of them), so about as many kept vectors
+        are scanned as an unfiltered search scans: a narrow filter is not left short of neighbours.
+        The bitmap is referenced by the selector, so it is kept on the parameters object."""
+        bitmap = np.packbits(within, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+        ivf = faiss.try_extract_index_ivf(self.index)
+        if ivf is None:
+            params = faiss.SearchParameters(sel=selector)
+        else:
+            share = kept / max(len(self), 1)
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=min(ivf.nlist, math.ceil(ivf.nprobe / max(share, 1e-9))))
+        params.bitmap, params.selector = bitmap, selector  # alive as long as the parameters
+        return params
 
     def save(self, path: Path) -> None:
         """Write atomically (qa/files.py): a crash never leaves half a file behind, and a process

@@ -81,8 +81,9 @@ def relevant(roots: list[Path]) -> Callable[[object, str], bool]:
     return accept
 
 
-def sync(index: Index, folders: list[Path], echo: Callable[[str], None]) -> IngestReport:
-    report = ingest(index, folders, prune=True, progress=False)
+def sync(index: Index, folders: list[Path], echo: Callable[[str], None], **placement) -> IngestReport:
+    """One ingest --prune of the folders; `placement`: the collection and tags given to ingest."""
+    report = ingest(index, folders, prune=True, progress=False, **placement)
     for source, reason in report.failed:
         echo(f"skipped {source}: {reason}")
     for source in report.empty:
@@ -94,14 +95,15 @@ def sync(index: Index, folders: list[Path], echo: Callable[[str], None]) -> Inge
 
 def watch(index: Index, folders: list[Path], stop: threading.Event | None = None,
           echo: Callable[[str], None] = print, settle: float = SETTLE_SECONDS,
-          on_sync: Callable[[IngestReport], None] | None = None) -> None:
-    """Sync now, then after every settled batch of changes, until `stop` is set (or Ctrl-C)."""
+          on_sync: Callable[[IngestReport], None] | None = None, **placement) -> None:
+    """Sync now, then after every settled batch of changes, until `stop` is set (or Ctrl-C).
+    `placement`: collection= and tags= for ingest."""
     import watchfiles
 
     roots = [Path(folder).resolve() for folder in folders]
     stop = stop or threading.Event()
     echo(f"watching {', '.join(map(str, roots))} (Ctrl-C stops)")
-    report = sync(index, roots, echo)
+    report = sync(index, roots, echo, **placement)
     if on_sync:
         on_sync(report)
     pending = Pending()
@@ -113,7 +115,7 @@ def watch(index: Index, folders: list[Path], stop: threading.Event | None = None
             pending.add(Path(name), now)
         if pending.settled(now, settle):
             pending.clear()
-            report = sync(index, roots, echo)
+            report = sync(index, roots, echo, **placement)
             if on_sync:
                 on_sync(report)
     echo("stopped watching")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from lxml import etree
 from lxml import html as lxml_html
 
+from qa.dates import parse_date
 from qa.documents import MAX_TITLE_CHARS, Document, decode, make_document
 
 # Elements that are never article text.
@@ -82,11 +83,14 @@ def parse_html(html: str, source: str) -> Document:
     except (etree.ParserError, ValueError):
         return make_document("", source)
     titles, site = title_candidates(root)  # read first: the <head> goes with the chrome
+    date = published_date(root)
     drop_chrome(root)
     title = page_title(titles, site, first_h1(root))
     blocks = drop_apparatus(blocks_of(root))
     blocks = main_blocks(blocks, root)
-    return make_document(layout(blocks), source, title=title)
+    document = make_document(layout(blocks), source, title=title)
+    document.date = date
+    return document
 
 
 # -- 1. chrome ----------------------------------------------------------------------------------
@@ -330,6 +334,22 @@ def layout(blocks: list[Block]) -> str:
         out.append(block.text)
         previous = block.kind
     return "".join(out)
+
+
+# -- the date -------------------------------------------------------------------------------------
+
+DATE_META = ("article:published_time", "og:published_time", "datepublished", "date", "dc.date", "dcterms.date",
+             "dc.date.issued", "dcterms.issued", "pubdate", "publish-date", "publication_date")
+
+
+def published_date(root: etree._Element) -> str | None:
+    """The page's publication day from its <meta> tags (the first of DATE_META found), else None."""
+    found = {}
+    for el in root.iter("meta"):
+        name = (el.get("property") or el.get("name") or el.get("itemprop") or "").strip().casefold()
+        if name in DATE_META and name not in found:
+            found[name] = el.get("content") or ""
+    return next((day for name in DATE_META if (day := parse_date(found.get(name))) is not None), None)
 
 
 # -- the title ------------------------------------------------------------------------------------

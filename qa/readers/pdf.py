@@ -36,6 +36,7 @@ from functools import cached_property
 from pathlib import Path
 from statistics import median
 
+from qa.dates import parse_date
 from qa.documents import CONTROL_CHARS, Box, Document, Page, finish_document
 from qa.errors import NotFound, UnreadableFile
 
@@ -122,7 +123,7 @@ def read(data: bytes, source: str) -> Document:
                     "install it with: apt-get install tesseract-ocr", source)
     text, pages, boxes, lines = assemble(result["pages"])
     return finish_document(text, source, choose_title(result.get("title") or "", lines), type="pdf",
-                           pages=pages, boxes=boxes, original=data)
+                           pages=pages, boxes=boxes, original=data, date=parse_date(result.get("date")))
 
 
 def render_page(data: bytes, number: int, max_width: int = 1200) -> tuple[bytes, float]:

@@ -90,7 +90,8 @@ def extract(data: bytes, tesseract: str, ocr_seconds: float) -> dict:
         pages.append(read_page(page, index + 1, tesseract, deadline))
         page.close()
     title = pdf.get_metadata_value("Title") if len(pdf) else ""
-    return {"title": title, "pages": pages}
+    date = pdf.get_metadata_value("CreationDate") if len(pdf) else ""
+    return {"title": title, "date": date, "pages": pages}
 
 
 def read_page(page, number: int, tesseract: str, deadline: float) -> dict:
