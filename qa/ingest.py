@@ -16,12 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 from tqdm import tqdm
 
+from qa.chunking import Passage
 from qa.dates import file_date
 from qa.documents import Document, document_id
+from qa.embedding import Embedder
 from qa.errors import QAError
 from qa.index import Index
+from qa.maxsim import pack
+from qa.policy import ChunkingPolicy
 from qa.metadata import DEFAULT_COLLECTION
 from qa.readers import file_hash, iter_files, read_document
 
@@ -104,6 +109,16 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
         _store_batch(index, pending, report, bar)
     bar.close()
 
+    finish(index, files, paths, report, prune=prune, rechunk=rechunk, collection=collection, tags=tags,
+           unchanged_ids=unchanged_ids)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def finish(index: Index, files: list[SourceFile], paths: list[Path], report: IngestReport, prune: bool,
+           rechunk: bool, collection: str, tags: list[str] | None, unchanged_ids: list[str]) -> None:
+    """After the files are stored: retag the unchanged, prune, save the derived files and record the
+    chunking settings (the same for a local ingest and one embedded on a cluster, qa/cluster/ingest.py)."""
     if tags is not None and unchanged_ids:
         index.store.retag(unchanged_ids, tags)
     if prune:
@@ -117,8 +132,6 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
         index.save_vectors()
     if rechunk:
         index.record_chunking()
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 @dataclass
@@ -184,6 +197,25 @@ def add_documents(index: Index, documents: list[Document]) -> IngestReport:
     return report
 
 
+def prepare(documents: list[Document], policy: ChunkingPolicy, embedder: Embedder
+            ) -> tuple[list[list[Passage]], np.ndarray, list[np.ndarray], float, list[bytes]]:
+    """Chunk and embed documents together: (passages of each, their vectors in order, sentence
+    vectors, seconds spent embedding, packed content-word states for re-ranking, qa/maxsim.py).
+    A cluster worker runs the same (qa/cluster/ingest.py)."""
+    chunks = [policy.chunk(document, embedder) for document in documents]
+    texts, spans = [], []
+    for document, passages in zip(documents, chunks):
+        for passage in passages:
+            text = policy.embedding_text(document, passage.text)
+            shift = len(text) - len(passage.text) - passage.start  # document offsets -> offsets in text
+            texts.append(text)
+            spans.append([(start + shift, end + shift) for start, end in passage.sentences])
+    started = time.perf_counter()
+    encoded = embedder.encode(texts, spans, words=True)
+    seconds = time.perf_counter() - started
+    return chunks, encoded.vectors, encoded.sentence_vectors, seconds, [pack(states) for states in encoded.words]
+
+
 def _store_batch(index: Index, documents: list[Document], report: IngestReport, bar: tqdm) -> None:
     """Chunk and embed several documents together (bigger batches run faster), then store each.
 
@@ -194,21 +226,13 @@ def _store_batch(index: Index, documents: list[Document], report: IngestReport, 
         if index.store.counts()[0]:  # load FAISS and BM25 first, so they follow each write rather than being rebuilt
             index.refresh()
         report.first_batch_at = time.perf_counter()
-    chunks = [index.chunk(document) for document in documents]
-    texts, spans = [], []
-    for document, passages in zip(documents, chunks):
-        for passage in passages:
-            text = index.embedding_text(document, passage.text)
-            shift = len(text) - len(passage.text) - passage.start  # document offsets -> offsets in text
-            texts.append(text)
-            spans.append([(start + shift, end + shift) for start, end in passage.sentences])
-    embed_started = time.perf_counter()
-    vectors, sentence_vectors = index.embedder.encode_passages(texts, spans)
-    report.embed_seconds += time.perf_counter() - embed_started
+    chunks, vectors, sentence_vectors, seconds, word_states = prepare(documents, index.policy, index.embedder)
+    report.embed_seconds += seconds
     offset = 0
     for document, passages in zip(documents, chunks):
         end = offset + len(passages)
-        change = index.replace_document(document, passages, vectors[offset:end], sentence_vectors[offset:end])
+        change = index.replace_document(document, passages, vectors[offset:end], sentence_vectors[offset:end],
+                                        word_states[offset:end])
         offset = end
         if change.replaced:
             report.updated += 1
