@@ -18,11 +18,13 @@ import json
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import QAError
+from qa.maxsim import WordStates, content_words
 
 # Everything is local: never let huggingface_hub reach for the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -34,6 +36,15 @@ BACKENDS = ("auto", "openvino", "onnx", "onnx-int8", "torch")
 QUERY_CACHE_SIZE = 4096  # questions repeat (retries, the eval, a popular question): encode once
 BATCH_SIZE = 16  # faster than 64 with OpenVINO bf16 here (bench/README.md)
 LENGTH_STEP = 16  # inputs are padded to a multiple of this many tokens (see shape_buckets)
+
+
+@dataclass
+class Encoded:
+    """What one model pass over passages gives: a vector per text, a vector per sentence span, and
+    the content words' token states (qa/maxsim.py) when asked for."""
+    vectors: np.ndarray
+    sentence_vectors: list[np.ndarray]
+    words: list[WordStates] | None = None
 
 
 def bundled_model_path() -> str:
@@ -102,7 +113,7 @@ class Embedder:
         self.name = model_name(model_path)
         self.backend = choose_backend(backend, path)
         self.max_tokens = max_sequence_length(path)
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries: OrderedDict[str, tuple[np.ndarray, WordStates]] = OrderedDict()
         self._queries_lock = threading.Lock()
         if self.backend == "torch":
             self._load_torch()
@@ -161,23 +172,37 @@ class Embedder:
     # -- encoding ---------------------------------------------------------------------------------
 
     def encode_query(self, text: str) -> np.ndarray:
+        return self._query(text)[0]
+
+    def encode_query_words(self, text: str) -> WordStates:
+        """The question's content-word states (for re-ranking), from the pass that embeds it."""
+        return self._query(text)[1]
+
+    def _query(self, text: str) -> tuple[np.ndarray, WordStates]:
         with self._queries_lock:
-            vector = self._queries.get(text)
-            if vector is not None:
+            found = self._queries.get(text)
+            if found is not None:
                 self._queries.move_to_end(text)
-                return vector
-        return self.encode_queries([text])[0]
+                return found
+        encoded = self.encode([text], None, words=True)
+        found = (encoded.vectors[0], encoded.words[0])
+        with self._queries_lock:
+            self._remember(text, found)
+        return found
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """Encode questions in one batch and remember them for encode_query."""
-        vectors = self.encode_documents(texts)
+        """Encode questions in one batch and remember them (vector and word states) for encode_query."""
+        encoded = self.encode(texts, None, words=True)
         with self._queries_lock:
-            for text, vector in zip(texts, vectors):
-                self._queries[text] = vector
-                self._queries.move_to_end(text)
-            while len(self._queries) > QUERY_CACHE_SIZE:
-                self._queries.popitem(last=False)
-        return vectors
+            for text, vector, states in zip(texts, encoded.vectors, encoded.words):
+                self._remember(text, (vector, states))
+        return encoded.vectors
+
+    def _remember(self, text: str, found: tuple[np.ndarray, WordStates]) -> None:
+        self._queries[text] = found
+        self._queries.move_to_end(text)
+        while len(self._queries) > QUERY_CACHE_SIZE:
+            self._queries.popitem(last=False)
 
     def encode_documents(self, texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
         """One vector per text."""
@@ -185,18 +210,26 @@ class Embedder:
 
     def encode_passages(self, texts: list[str], spans: list[list[tuple[int, int]]] | None,
                         batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One vector per text and, given `spans`, one per (start, end) character span of each text."""
+        encoded = self.encode(texts, spans, batch_size)
+        return encoded.vectors, encoded.sentence_vectors
+
+    def encode(self, texts: list[str], spans: list[list[tuple[int, int]]] | None,
+               batch_size: int = BATCH_SIZE, words: bool = False) -> Encoded:
         """One vector per text and, given `spans`, one per (start, end) character span of each text
         (its sentences), pooled from the same pass's token states: a sentence read in the context of
-        its passage, at no extra model cost (a second pass over ~6 sentences a passage doubled ingest)."""
+        its passage, at no extra model cost (a second pass over ~6 sentences a passage doubled ingest).
+        With `words`, also each text's content-word states (qa/maxsim.py), from the same pass."""
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32), []
+            return Encoded(np.zeros((0, self.dimension), dtype=np.float32), [], [] if words else None)
         if self.backend == "torch":
-            return self._encode_torch(texts, spans, batch_size)
+            return self._encode_torch(texts, spans, batch_size, words)
         encodings = self._tokenizer.encode_batch(list(texts))
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(-lengths, kind="stable")  # batches of similar length: little padding
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         pooled: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        found: list[WordStates] | None = [None] * len(texts) if words else None
         for rows in shape_buckets(order, batch_size):
             width = -(-int(lengths[rows[0]]) // LENGTH_STEP) * LENGTH_STEP
             ids = np.zeros((len(rows), width), dtype=np.int64)
@@ -206,24 +239,34 @@ class Embedder:
                 mask[r, : lengths[i]] = 1
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             out[rows], states = self._run_batch({name: feed[name] for name in self._inputs})
-            if spans is not None:
-                for r, i in enumerate(rows):
-                    pooled[i] = pool_spans(states[r, : lengths[i]], encodings[i].offsets,
-                                           encodings[i].special_tokens_mask, spans[i])
-        return out, pooled
+            for r, i in enumerate(rows):
+                encoding = encodings[i]
+                if spans is not None:
+                    pooled[i] = pool_spans(states[r, : lengths[i]], encoding.offsets,
+                                           encoding.special_tokens_mask, spans[i])
+                if found is not None:
+                    found[i] = content_words(texts[i], states[r, : lengths[i]], encoding.offsets,
+                                             encoding.word_ids, encoding.special_tokens_mask)
+        return Encoded(out, pooled, found)
 
-    def _encode_torch(self, texts: list[str], spans, batch_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _encode_torch(self, texts: list[str], spans, batch_size: int, words: bool) -> Encoded:
         outputs = self._model.encode(texts, batch_size=batch_size, output_value=None, show_progress_bar=False)
         vectors = np.stack([o["sentence_embedding"].float().numpy() for o in outputs])
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        if spans is None:
-            return np.ascontiguousarray(vectors, dtype=np.float32), []
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if spans is None and not words:
+            return Encoded(vectors, [])
         tokens = self._model.tokenizer(texts, truncation=True, max_length=self.max_tokens,
                                        return_offsets_mapping=True, return_special_tokens_mask=True)
-        pooled = [pool_spans(o["token_embeddings"][: len(offsets)].float().numpy(), offsets, special, text_spans)
-                  for o, offsets, special, text_spans
-                  in zip(outputs, tokens["offset_mapping"], tokens["special_tokens_mask"], spans)]
-        return np.ascontiguousarray(vectors, dtype=np.float32), pooled
+        states = [o["token_embeddings"][: len(offsets)].float().numpy()
+                  for o, offsets in zip(outputs, tokens["offset_mapping"])]
+        pooled = [] if spans is None else [
+            pool_spans(s, offsets, special, text_spans) for s, offsets, special, text_spans
+            in zip(states, tokens["offset_mapping"], tokens["special_tokens_mask"], spans)]
+        found = None if not words else [
+            content_words(text, s, offsets, tokens.word_ids(i), special) for i, (text, s, offsets, special)
+            in enumerate(zip(texts, states, tokens["offset_mapping"], tokens["special_tokens_mask"]))]
+        return Encoded(vectors, pooled, found)
 
 
 def pool_spans(states: np.ndarray, offsets, special, spans: list[tuple[int, int]]) -> np.ndarray:

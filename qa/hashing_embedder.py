@@ -16,6 +16,9 @@ import re
 
 import numpy as np
 
+from qa.embedding import Encoded
+from qa.maxsim import WordStates, content_words
+
 HASHING_MODEL = "hashing:words"
 DIMENSION = 64
 TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -53,7 +56,22 @@ class HashingEmbedder:
     def encode_passages(self, texts: list[str], spans: list[list[tuple[int, int]]] | None,
                         batch_size: int = 16) -> tuple[np.ndarray, list[np.ndarray]]:
         """One vector per text and, given `spans`, one per (start, end) span of each text."""
+        encoded = self.encode(texts, spans, batch_size)
+        return encoded.vectors, encoded.sentence_vectors
+
+    def encode(self, texts: list[str], spans: list[list[tuple[int, int]]] | None, batch_size: int = 16,
+               words: bool = False) -> Encoded:
+        """As Embedder.encode; a content word's state is its own hashed vector (it matches itself only)."""
         pooled = [] if spans is None else [
             self.encode_documents([text[start:end] for start, end in text_spans]).reshape(-1, DIMENSION)
             for text, text_spans in zip(texts, spans)]
-        return self.encode_documents(texts), pooled
+        return Encoded(self.encode_documents(texts), pooled, [self.word_states(t) for t in texts] if words else None)
+
+    def encode_query_words(self, text: str) -> WordStates:
+        return self.word_states(text)
+
+    def word_states(self, text: str) -> WordStates:
+        found = [(m.start(), m.end()) for m in WORD.finditer(text)][: self.max_tokens]
+        offsets = np.array(found, dtype=np.int64).reshape(-1, 2)
+        states = self.encode_documents([text[start:end] for start, end in found]).reshape(-1, DIMENSION)
+        return content_words(text, states, offsets, list(range(len(found))), [False] * len(found))

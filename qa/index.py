@@ -132,8 +132,8 @@ class Index:
             yield
 
     def replace_document(self, document: Document, passages: list[Passage], vectors: np.ndarray,
-                         sentence_vectors: list[np.ndarray]) -> Change:
-        return self.writer.replace_document(document, passages, vectors, sentence_vectors)
+                         sentence_vectors: list[np.ndarray], word_states: list[bytes] | None = None) -> Change:
+        return self.writer.replace_document(document, passages, vectors, sentence_vectors, word_states)
 
     def remove_document(self, document_id: str) -> Change:
         return self.writer.remove_document(document_id)

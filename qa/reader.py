@@ -39,6 +39,9 @@ class Reader(Protocol):
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
         """The candidates' stored rows (text, vectors, citation fields), in no particular order."""
 
+    def word_states(self, ids: list[int]) -> dict[int, bytes]:
+        """The packed content-word states of these passages (qa/maxsim.py), by id, for re-ranking."""
+
 
 class LocalReader:
     """The embedded backend's read side."""
@@ -66,3 +69,6 @@ class LocalReader:
 
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
         return self.store.scoring_rows(ids, self._dimension())
+
+    def word_states(self, ids: list[int]) -> dict[int, bytes]:
+        return self.store.word_states(ids)

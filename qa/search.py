@@ -17,6 +17,7 @@ from qa.confidence import Confidence, assess
 from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
+from qa.maxsim import RERANK_CANDIDATES, fuse, idf_weights, scores, stack
 from qa.metadata import DEFAULT_COLLECTION
 from qa.schemas import Filter
 from qa.store import ScoringRow
@@ -30,6 +31,8 @@ DOCUMENT_WEIGHT = 0.2  # + this share of the best fused score in the same docume
 TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's topic document
 COMMON_TERM_SHARE = 0.15  # BM25 skips terms found in more than this share of passages
 RETRIEVERS = ("hybrid", "dense", "bm25")
+RERANKERS = ("maxsim",)  # a retriever may be followed by one: "hybrid+maxsim" (qa/maxsim.py)
+VARIANTS = tuple(f"{r}{'+' + late if late else ''}" for r in RETRIEVERS for late in ("", *RERANKERS))
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Candidate:
     dense: float = 0.0
     lexical: float = 0.0  # normalised BM25 score (0 when BM25 did not find it)
     sentence_cosines: np.ndarray | None = None  # one per sentence of row.sentences
+    late: float | None = None  # MaxSim over token states, when re-ranked (qa/maxsim.py)
 
     @property
     def best_sentence_cosine(self) -> float:
@@ -100,11 +104,14 @@ class Candidate:
 
 
 class Searcher:
-    def __init__(self, index: Index, retriever: str = "hybrid"):
-        if retriever not in RETRIEVERS:
-            raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}")
+    def __init__(self, index: Index, retriever: str = "hybrid", rerank: bool | None = None):
+        """`retriever` is one of VARIANTS ("hybrid", "hybrid+maxsim", ...); `rerank`, when given,
+        turns the MaxSim re-ranking on or off whatever the retriever's name says (setting RERANK)."""
+        if retriever not in VARIANTS:
+            raise ValueError(f"retriever must be one of {', '.join(VARIANTS)}")
         self.index = index
-        self.retriever = retriever
+        self.retriever, _, late = retriever.partition("+")
+        self.rerank = bool(late) if rerank is None else rerank
 
     def ask(self, question: str, top_k: int = 5, topic: Topic | None = None, collection: str = DEFAULT_COLLECTION,
             filter: Filter | None = None) -> Answer:
@@ -170,7 +177,32 @@ class Searcher:
             candidate.score += DOCUMENT_WEIGHT * best_in_document[candidate.row.document_id]
             if boost_document and candidate.row.document_id == boost_document:
                 candidate.score += TOPIC_BOOST
-        return sorted(candidates, key=lambda c: -c.score)
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        return self.rerank_late(question, ranked) if self.rerank else ranked
+
+    def rerank_late(self, question: str, ranked: list[Candidate]) -> list[Candidate]:
+        """The first RERANK_CANDIDATES re-ordered by their fused score and their MaxSim over stored
+        token states (qa/maxsim.py); the rest keep their order below them. A head's new scores stay
+        in its old range, so scores still fall with rank. Skipped when any of them has no stored
+        states (an index from before they were kept, until its next ingest)."""
+        head = ranked[:RERANK_CANDIDATES]
+        if len(head) < 2:
+            return ranked
+        packed = self.index.reader.word_states([c.row.id for c in head])
+        question_words = self.index.embedder.encode_query_words(question)
+        if len(packed) < len(head) or not question_words.words:
+            return ranked
+        frequencies, passages = self.index.reader.document_frequencies([stem(w) for w in question_words.words])
+        weights = idf_weights(question_words, frequencies, passages)
+        states, counts = stack([packed[c.row.id] for c in head], self.index.dimension)
+        late = scores(question_words.vectors, weights, states, counts)
+        first = np.array([c.score for c in head])
+        fused = fuse(first, late)
+        low, high = first.min(), first.max()
+        for candidate, value, late_score in zip(head, fused, late):
+            candidate.score = float(low + value * (high - low))
+            candidate.late = float(late_score)
+        return sorted(head, key=lambda c: -c.score) + ranked[len(head):]
 
     def selective(self, terms: list[str], within: np.ndarray | None = None) -> list[str]:
         """The terms BM25 searches: those in at most COMMON_TERM_SHARE of the passages (a word in

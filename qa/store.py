@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 # 3: BM25 moved out of SQLite (qa/lexical.py), so version 2's FTS5 tables go.
 # 4: documents record their type, pages and sections; passages their pages; PDF line boxes.
 # 5: documents have a collection, tags and a date; (collection, origin, source) is unique.
-SCHEMA_VERSION = 5
+# 6: passages keep their content words' token states (qa/maxsim.py), for re-ranking.
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +61,7 @@ CREATE TABLE IF NOT EXISTS passages (
     sentence_vectors BLOB NOT NULL,  -- float32, one embedding per sentence
     page_first INTEGER,              -- the pages the passage spans (NULL for documents without pages)
     page_last INTEGER,
+    word_states BLOB,                -- int8 token states of its content words (qa/maxsim.py pack); NULL before schema 6
     UNIQUE (document_id, idx)
 );
 -- Where each line of a PDF stands on its page (PDF points, top-left origin), for citation boxes.
@@ -81,7 +83,7 @@ MIGRATION_COLUMNS = {
     "documents": ["type TEXT NOT NULL DEFAULT 'txt'", "pages TEXT NOT NULL DEFAULT '[]'",
                   "sections TEXT NOT NULL DEFAULT '[]'", "file_hash TEXT NOT NULL DEFAULT ''", "origin TEXT",
                   "collection TEXT NOT NULL DEFAULT 'default'", "tags TEXT NOT NULL DEFAULT '[]'", "date TEXT"],
-    "passages": ["page_first INTEGER", "page_last INTEGER"],
+    "passages": ["page_first INTEGER", "page_last INTEGER", "word_states BLOB"],
 }
 # A longer line than this on one page box is not expected; it bounds the box lookup's index scan.
 MAX_BOX_CHARS = 5000
@@ -270,8 +272,9 @@ class Store(Database):
     # -- documents ----------------------------------------------------------------------------------
 
     def replace_document(self, document: Document, passages: list[Passage], vectors: np.ndarray,
-                         sentence_vectors: list[np.ndarray]) -> Change:
-        """Store a document with its passages, replacing any earlier version with the same source."""
+                         sentence_vectors: list[np.ndarray], word_states: list[bytes] | None = None) -> Change:
+        """Store a document with its passages, replacing any earlier version with the same source.
+        `word_states`: each passage's packed content-word states (qa/maxsim.py), if computed."""
         with self.write() as db:
             # The same file (origin and source) replaces itself; a document from before origins were
             # recorded (NULL) with the same source is this file's earlier version.
@@ -292,15 +295,16 @@ class Store(Database):
                            [(document.id, b.start, b.end, b.page, b.x0, b.y0, b.x1, b.y1) for b in document.boxes])
             added = []
             spans = document.page_spans([(passage.start, passage.end) for passage in passages])
-            for passage, vector, sentences, span in zip(passages, vectors, sentence_vectors, spans):
+            states = word_states if word_states is not None else [None] * len(passages)
+            for passage, vector, sentences, span, packed in zip(passages, vectors, sentence_vectors, spans, states):
                 first, last = span or (None, None)
                 cursor = db.execute(
                     "INSERT INTO passages (document_id, idx, start, end, text, vector, sentences, sentence_vectors, "
-                    "page_first, page_last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "page_first, page_last, word_states) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (document.id, passage.index, passage.start, passage.end, passage.text,
                      np.asarray(vector, dtype=np.float32).tobytes(),
                      np.asarray(passage.sentences, dtype=np.int32).tobytes(),
-                     np.asarray(sentences, dtype=np.float32).tobytes(), first, last),
+                     np.asarray(sentences, dtype=np.float32).tobytes(), first, last, packed),
                 )
                 added.append(cursor.lastrowid)
             texts = [(document.title, passage.text) for passage in passages]
@@ -431,6 +435,15 @@ class Store(Database):
         return [ScoringRow(*row[:12], vectors[i], spans[end - len(row[13]) // 8 : end],
                            sentence_vectors[end - len(row[13]) // 8 : end])
                 for i, (row, end) in enumerate(zip(rows, ends))]
+
+    def word_states(self, ids: list[int]) -> dict[int, bytes]:
+        """The packed content-word states of these passages (qa/maxsim.py), by id; a passage stored
+        before they were kept has none."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self.db.execute(f"SELECT id, word_states FROM passages WHERE id IN ({marks}) "
+                                    "AND word_states IS NOT NULL", [int(i) for i in ids]))
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

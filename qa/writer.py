@@ -24,7 +24,7 @@ from qa.store import Change, Store
 
 class Writer(Protocol):
     def replace_document(self, document: Document, passages: list[Passage], vectors: np.ndarray,
-                         sentence_vectors: list[np.ndarray]) -> Change:
+                         sentence_vectors: list[np.ndarray], word_states: list[bytes] | None = None) -> Change:
         """Store a document with its passages and vectors, replacing one with the same origin and source."""
 
     def remove_document(self, document_id: str) -> Change:
@@ -59,14 +59,14 @@ class LocalWriter:
             yield
 
     def replace_document(self, document: Document, passages: list[Passage], vectors: np.ndarray,
-                         sentence_vectors: list[np.ndarray]) -> Change:
+                         sentence_vectors: list[np.ndarray], word_states: list[bytes] | None = None) -> Change:
         """Commit, then the in-memory indexes follow. A question arriving in between sees the store
         ahead and waits for the follow (a few milliseconds), so it never answers from older passages."""
         with self.locked():
             self.previews.keep(document)  # before the row that points at it
             with self.derived.mutating:
                 self.derived.prepare()
-                change = self.store.replace_document(document, passages, vectors, sentence_vectors)
+                change = self.store.replace_document(document, passages, vectors, sentence_vectors, word_states)
                 self.derived.apply(change)
             return change
 

@@ -1,0 +1,152 @@
+"""Late interaction: re-ranking the first candidates by MaxSim over the model's token states.
+
+A passage vector is the mean of its token states, so two neighbouring paragraphs of one article
+(same topic, same names) get nearly the same vector; the paragraph that answers differs in a few
+words. ColBERT's MaxSim keeps the words apart: each content word of the question finds its best
+match among the passage's content words (cosine of their contextual states), and the passage scores
+the IDF-weighted mean of those best matches. No training: the states come from the same MiniLM pass
+that embeds the passage (qa/embedding.py), stored per passage as int8 (qa/store.py).
+
+Words, not word pieces: a word's pieces are averaged into one state ("tchaikovsky" is 4 pieces),
+and stop words, punctuation and the special tokens are dropped (they match everything).
+
+Example: "When did Tchaikovsky die?" has content words [tchaikovsky, die]; a passage holding
+"Tchaikovsky ... died in 1893" matches both (cosines ~0.9, ~0.7), its neighbour about his ballets
+only the first.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.terms import STOP_WORDS, stem, words
+
+RERANK_CANDIDATES = 30  # the fused ranking's top this many are re-ranked
+RERANK_WEIGHT = 0.5  # new = (1 - w) * fused + w * MaxSim, both min-max normalised over the candidates
+
+
+@dataclass
+class WordStates:
+    """A text's content words: their L2-normalised states and their (start, end) character offsets."""
+    vectors: np.ndarray  # (n, dimension) float32
+    spans: np.ndarray  # (n, 2) int32, offsets into the text the model read
+    words: list[str]  # folded (lower-cased, accents dropped) words, as qa/terms.py sees them
+
+
+@dataclass
+class Match:
+    """One question word and how well the passage matched it."""
+    word: str
+    weight: float  # its IDF
+    cosine: float  # its best cosine to any passage word
+    matched: str  # the passage word it matched best ("" when the passage has no content word)
+
+
+def content_words(text: str, states: np.ndarray, offsets, word_ids, special) -> WordStates:
+    """Group token states into words (mean of the pieces), keeping content words only.
+    `offsets` (start, end) per token, `word_ids` the word each token belongs to (None for special
+    tokens), `special` true for [CLS]/[SEP]."""
+    groups: dict[int, list[int]] = {}
+    for token, word in enumerate(word_ids):
+        if word is not None and not special[token]:
+            groups.setdefault(word, []).append(token)
+    vectors, spans, kept = [], [], []
+    for tokens in groups.values():
+        start, end = int(offsets[tokens[0]][0]), int(offsets[tokens[-1]][1])
+        found = words(text[start:end])
+        if len(found) == 1 and found[0] not in STOP_WORDS:
+            vectors.append(states[tokens].mean(0))
+            spans.append((start, end))
+            kept.append(found[0])
+    dimension = states.shape[1]
+    matrix = np.asarray(vectors, dtype=np.float32).reshape(-1, dimension)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return WordStates(matrix, np.asarray(spans, dtype=np.int32).reshape(-1, 2), kept)
+
+
+# -- storage: int8 with one scale a word ------------------------------------------------------------
+
+def pack(states: WordStates) -> bytes:
+    """int8 codes (n x d), a float16 scale per word, int32 spans: about d + 10 bytes a word.
+    int8 moves MaxSim scores by under 0.001 (the research note in bench/README.md)."""
+    scale = np.abs(states.vectors).max(1, initial=0.0) / 127.0
+    codes = np.round(states.vectors / np.maximum(scale, 1e-12)[:, None]).astype(np.int8)
+    count = np.array([len(codes)], dtype=np.int32)
+    return count.tobytes() + codes.tobytes() + scale.astype(np.float16).tobytes() + states.spans.astype(np.int32).tobytes()
+
+
+def unpack(blob: bytes, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors float32 (n x d), spans (n x 2)) from `pack`'s bytes; vectors re-normalised."""
+    n = int(np.frombuffer(blob, dtype=np.int32, count=1)[0])
+    codes = np.frombuffer(blob, dtype=np.int8, count=n * dimension, offset=4).reshape(n, dimension)
+    scale = np.frombuffer(blob, dtype=np.float16, count=n, offset=4 + n * dimension).astype(np.float32)
+    spans = np.frombuffer(blob, dtype=np.int32, count=2 * n, offset=4 + n * dimension + 2 * n).reshape(n, 2)
+    vectors = codes.astype(np.float32) * scale[:, None]
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors, spans
+
+
+# -- scoring ---------------------------------------------------------------------------------------
+
+def idf_weights(question: WordStates, frequencies: dict[str, int], passages: int) -> np.ndarray:
+    """BM25's IDF of each question word's stem (a name weighs more than 'year')."""
+    return np.array([math.log((passages - frequencies.get(stem(w), 0) + 0.5) / (frequencies.get(stem(w), 0) + 0.5) + 1)
+                     for w in question.words], dtype=np.float32)
+
+
+def maxsim(question: np.ndarray, weights: np.ndarray, passage: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(IDF-weighted mean of each question word's best cosine, the best cosines, the best word's index)."""
+    if not len(question) or not len(passage):
+        return 0.0, np.zeros(len(question), np.float32), np.zeros(len(question), np.int64)
+    similarities = question @ passage.T
+    best = similarities.argmax(1)
+    cosines = similarities[np.arange(len(question)), best]
+    return float((cosines * weights).sum() / max(float(weights.sum()), 1e-9)), cosines, best
+
+
+def evidence(question: WordStates, weights: np.ndarray, passage: np.ndarray, spans: np.ndarray,
+             passage_text: str) -> list[Match]:
+    """Which question words found a match in the passage, and how well: a signal for abstention
+    (an answer whose rare words match nothing is doubtful). `passage_text` is the text the model
+    read (with the title in front, qa/policy.py), which `spans` point into."""
+    _, cosines, best = maxsim(question.vectors, weights, passage)
+    return [Match(word, round(float(weight), 3), round(float(cosine), 3),
+                  passage_text[spans[index][0]:spans[index][1]] if len(spans) else "")
+            for word, weight, cosine, index in zip(question.words, weights, cosines, best)]
+
+
+def stack(blobs: list[bytes], dimension: int) -> tuple[np.ndarray, list[int]]:
+    """Several passages' packed states as one float32 matrix (rows re-normalised) and each one's
+    number of words: dequantised in one operation, not one per passage."""
+    counts = [int(np.frombuffer(blob, dtype=np.int32, count=1)[0]) for blob in blobs]
+    codes = np.concatenate([np.frombuffer(blob, dtype=np.int8, count=n * dimension, offset=4)
+                            for blob, n in zip(blobs, counts)]).reshape(-1, dimension)
+    scales = np.concatenate([np.frombuffer(blob, dtype=np.float16, count=n, offset=4 + n * dimension)
+                             for blob, n in zip(blobs, counts)]).astype(np.float32)
+    vectors = codes.astype(np.float32) * scales[:, None]
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return vectors, counts
+
+
+def scores(question: np.ndarray, weights: np.ndarray, passages: np.ndarray, counts: list[int]) -> np.ndarray:
+    """MaxSim of the question against each passage, `passages` holding their words one after
+    another (`counts` words each): one matrix product for all candidates."""
+    result = np.zeros(len(counts), dtype=np.float32)
+    if not len(question) or not len(passages):
+        return result
+    similarities = question @ passages.T
+    sizes = np.asarray(counts)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    present = sizes > 0
+    best = np.maximum.reduceat(similarities, starts[present], axis=1)  # (question words, passages with words)
+    result[present] = weights @ best / max(float(weights.sum()), 1e-9)
+    return result
+
+
+def fuse(first_stage: np.ndarray, late: np.ndarray, weight: float = RERANK_WEIGHT) -> np.ndarray:
+    """(1 - w) * first stage + w * MaxSim, each min-max normalised over the candidates."""
+    def normalised(x: np.ndarray) -> np.ndarray:
+        return (x - x.min()) / (x.max() - x.min() + 1e-9)
+    return (1 - weight) * normalised(first_stage) + weight * normalised(late)
