@@ -2,9 +2,10 @@
 documents, list collections. qa/mcp.py serves them over MCP; nothing here knows the protocol.
 
 Every result is quoted from the documents (passages with citations), never written by a model.
-`collection` and `filter` are accepted now and handed to the service only once it takes them
-(detected from Service.ask's signature), so clients written today keep working when they arrive;
-until then a collection other than "default", or any filter, is refused rather than ignored.
+`collection` and `filter` are handed to the service where it takes them (detected from Service.ask's
+signature); a service without them refuses a collection other than "default", or any filter, rather
+than ignoring it. `caller` (qa/auth.py) is who asks over HTTP: a collection their token does not
+reach is refused, a document in one is not found. None (stdio: the local user) reaches everything.
 
 Example: search(service, "How much did Trump demand?", top_k=3) -> SearchResult with up to 3
 passages, each with its text, score and a citation (document id, title, source, pages, offsets).
@@ -16,7 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from qa.errors import BadRequest
+from qa.auth import EVERYTHING, Caller
+from qa.errors import BadRequest, DocumentNotFound
 from qa.search import Answer, clean_question
 from qa.service import Service
 
@@ -53,6 +55,9 @@ class SearchResult(BaseModel):
     confidence: float
     confidence_reasons: list[str]
     passages: list[Passage]
+    filter_matched: int | None = Field(None, description="Documents the filter kept (null without a filter); "
+                                                         "0 means nothing was searched: widen the filter.")
+    message: str | None = Field(None, description="Why no passage came back, when the filter kept nothing.")
 
 
 class DocumentInfo(BaseModel):
@@ -87,8 +92,9 @@ class Collections(BaseModel):
 
 
 def search(service: Service, question: str, top_k: int = 5, collection: str | None = None,
-           filter: dict[str, Any] | None = None) -> SearchResult:
+           filter: dict[str, Any] | None = None, caller: Caller | None = None) -> SearchResult:
     """The passages that best answer `question`, best first."""
+    (caller or EVERYTHING).require(collection or DEFAULT_COLLECTION)
     question = clean_question(question)
     limit = service.config["MAX_QUESTION_CHARS"]
     if len(question) > limit:
@@ -96,7 +102,7 @@ def search(service: Service, question: str, top_k: int = 5, collection: str | No
     answer: Answer = service.ask(question, top_k, **scope(service, collection, filter))
     return SearchResult(
         question=answer.question, confident=answer.confident, confidence=answer.confidence,
-        confidence_reasons=answer.confidence_reasons,
+        confidence_reasons=answer.confidence_reasons, filter_matched=answer.filter_matched, message=answer.message,
         passages=[Passage(rank=hit.rank, score=round(hit.score, 4), text=hit.text,
                           citation=Citation(document_id=hit.citation.document_id, title=hit.citation.title,
                                             source=hit.citation.source, page=hit.citation.page,
@@ -123,7 +129,8 @@ def scope(service: Service, collection: str | None, filter: dict[str, Any] | Non
     return arguments
 
 
-def list_documents(service: Service, collection: str | None = None) -> DocumentList:
+def list_documents(service: Service, collection: str | None = None, caller: Caller | None = None) -> DocumentList:
+    (caller or EVERYTHING).require(collection or DEFAULT_COLLECTION)
     if collection is not None:
         scope(service, collection, None)  # refuses an unknown collection the same way as search
     return DocumentList(documents=[
@@ -138,10 +145,12 @@ def documents_of(service: Service, collection: str | None) -> list[dict]:
 
 
 def get_document(service: Service, document_id: str, start: int | None = None, end: int | None = None,
-                 context: int = DEFAULT_CONTEXT_CHARS) -> DocumentText:
+                 context: int = DEFAULT_CONTEXT_CHARS, caller: Caller | None = None) -> DocumentText:
     """The document's text: all of it (up to MAX_DOCUMENT_CHARS), or text[start:end] widened by
     `context` characters on each side (a citation's start/end shows the passage in its setting)."""
     found = service.document(document_id)  # DocumentNotFound names the id
+    if not (caller or EVERYTHING).reaches(found.get("collection", DEFAULT_COLLECTION)):
+        raise DocumentNotFound(f"No document has the id {document_id!r}.")
     text = found["text"]
     if start is None and end is None:
         begin, stop = 0, len(text)
@@ -161,6 +170,6 @@ def get_document(service: Service, document_id: str, start: int | None = None, e
                         pages=pages, text=text[begin:stop])
 
 
-def list_collections(service: Service) -> Collections:
+def list_collections(service: Service, caller: Caller | None = None) -> Collections:
     names = service.collections() if hasattr(service, "collections") else [DEFAULT_COLLECTION]
-    return Collections(collections=list(names))
+    return Collections(collections=[name for name in names if (caller or EVERYTHING).reaches(name)])

@@ -4,17 +4,21 @@ qa/auth.py checks the access level). Requests are validated by the pydantic mode
 every error, ours or the framework's, leaves as {"error": {"code", "message"}} with its status."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from qa import auth, openapi, uploads
-from qa.errors import BadRequest, QAError, UnsupportedMediaType
+from qa.auth import Caller
+from qa.documents import Document
+from qa.errors import BadRequest, ConversationNotFound, DocumentNotFound, QAError, UnsupportedMediaType
+from qa.metadata import DEFAULT_COLLECTION, check_collection, clean_tags
 from qa.openapi import Route
-from qa.schemas import (UPLOAD_FORM_SCHEMA, AddDocumentRequest, AskRequest, AskResponse, Conversation,
-                        DocumentDetail, DocumentList, DocumentSummary, Health)
+from qa.schemas import (UPLOAD_FORM_SCHEMA, AddDocumentRequest, AskRequest, AskResponse, CollectionList, Conversation,
+                        DocumentDetail, DocumentList, DocumentSummary, EditDocumentRequest, Health)
 from qa.service import Service
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -23,10 +27,11 @@ ENVELOPE_BYTES = 64 * 1024  # multipart headers around an uploaded file
 
 
 def route(method: str, rule: str, summary: str, access: str, body: dict | None = None,
-          responses: dict | None = None, errors: tuple[int, ...] = (), media_type: str = "application/json"):
+          responses: dict | None = None, errors: tuple[int, ...] = (), media_type: str = "application/json",
+          query: dict | None = None):
     def register(view):
         ROUTES.append(Route(method, rule, f"{bp.name}.{view.__name__}", summary, access, body or {},
-                            responses or {}, errors, media_type))
+                            responses or {}, errors, media_type, query or {}))
         return bp.route(rule, methods=[method])(view)
     return register
 
@@ -34,13 +39,33 @@ def route(method: str, rule: str, summary: str, access: str, body: dict | None =
 @bp.before_request
 def check_access() -> None:
     found = next((r for r in ROUTES if r.endpoint == request.endpoint and r.method == request.method), None)
-    auth.check(found.access if found else "read", current_app.config, request.headers.get("Authorization"))
+    g.caller = auth.check(found.access if found else "read", current_app.config, request.headers.get("Authorization"))
     if request.endpoint == "api.add_document":  # uploads may be larger than a question
         request.max_content_length = current_app.config["UPLOAD_MAX_BYTES"] + ENVELOPE_BYTES
 
 
 def service() -> Service:
     return current_app.extensions["qa"]
+
+
+def caller() -> Caller:
+    return g.caller
+
+
+def reachable_document(document_id: str) -> dict:
+    """The document, or 404 when it is in a collection the caller does not reach (as if it were not there)."""
+    found = service().document(document_id)
+    if not caller().reaches(found["collection"]):
+        raise DocumentNotFound(f"No document has the id {document_id!r}.")
+    return found
+
+
+def check_conversation(conversation_id: str) -> dict:
+    """The conversation, or 404 when a turn of it was asked in a collection the caller does not reach."""
+    found = service().conversation(conversation_id)
+    if not all(caller().reaches(turn.get("collection", DEFAULT_COLLECTION)) for turn in found["turns"]):
+        raise ConversationNotFound(f"No conversation has the id {conversation_id!r}.")
+    return found
 
 
 def json_body() -> dict:
@@ -65,29 +90,51 @@ def validate(model: type[BaseModel], body: dict) -> BaseModel:
         raise BadRequest(f"{field}: {first['msg']}.") from None
 
 
-@route("POST", "/ask", "Ask a question; get cited passages.", "read",
-       body={"application/json": AskRequest}, responses={200: AskResponse}, errors=(400, 404, 413, 415, 503))
+@route("POST", "/ask", "Ask a question of one collection, optionally filtered; get cited passages.", "read",
+       body={"application/json": AskRequest}, responses={200: AskResponse}, errors=(400, 403, 404, 413, 415, 503))
 def ask():
     parsed = validate(AskRequest, json_body())
-    return jsonify(service().ask_in_conversation(parsed.question, parsed.top_k, parsed.conversation_id))
+    caller().require(parsed.collection)
+    if parsed.conversation_id is not None:
+        check_conversation(parsed.conversation_id)
+    return jsonify(service().ask_in_conversation(parsed.question, parsed.top_k, parsed.conversation_id,
+                                                 parsed.collection, parsed.filter))
 
 
 @route("GET", "/conversations/<conversation_id>", "A conversation's turns.", "read",
        responses={200: Conversation}, errors=(400, 404, 503))
 def conversation(conversation_id: str):
-    return jsonify(service().conversation(conversation_id))
+    return jsonify(check_conversation(conversation_id))
 
 
 @route("DELETE", "/conversations/<conversation_id>", "Forget a conversation.", "read",
        responses={204: None}, errors=(400, 404, 503))
 def delete_conversation(conversation_id: str):
+    check_conversation(conversation_id)
     service().delete_conversation(conversation_id)
     return "", 204
 
 
-@route("GET", "/documents", "The documents in the index.", "read", responses={200: DocumentList}, errors=(503,))
+COLLECTION_QUERY = {"collection": {"type": "string", "default": DEFAULT_COLLECTION,
+                                   "description": "The collection to list (GET /api/collections names them)."}}
+
+
+@route("GET", "/documents", "The documents of a collection, with their metadata.", "read",
+       responses={200: DocumentList}, errors=(400, 403, 404, 503), query=COLLECTION_QUERY)
 def documents():
-    return jsonify({"documents": service().documents()})
+    collection = check_collection(request.args.get("collection", DEFAULT_COLLECTION))
+    caller().require(collection)
+    return jsonify({"documents": service().documents(collection)})
+
+
+@route("GET", "/collections", "The collections this token reaches, with their document counts.", "read",
+       responses={200: CollectionList}, errors=(503,))
+def collections():
+    who = caller()
+    found = service().collections()
+    names = sorted({*found, *(who.collections or ())})
+    return jsonify({"collections": [{"name": name, "documents": found.get(name, 0), "writable": who.may_write(name)}
+                                    for name in names if who.reaches(name)]})
 
 
 @route("POST", "/documents", "Add a document (a file upload or JSON); one with the same source is replaced.",
@@ -99,24 +146,62 @@ def add_document():
         upload = request.files.get("file")
         if upload is None:
             raise BadRequest('Send the document in the multipart field "file".')
+        collection, tags, date = form_metadata()
+        caller().require(collection, write=True)
         document = uploads.from_file(upload, limit)
     else:
         parsed = validate(AddDocumentRequest, json_body())
+        collection, tags, date = parsed.collection, parsed.tags, parsed.date and parsed.date.isoformat()
+        caller().require(collection, write=True)
         document = uploads.from_json(parsed.text, parsed.source, parsed.title)
+    place(document, collection, tags, date)
     added = service().add_document(document)
     return jsonify(added), 201, {"Location": f"{bp.url_prefix}/documents/{added['id']}"}
+
+
+def form_metadata() -> tuple[str, list[str] | None, str | None]:
+    """(collection, tags, date) from an upload's form fields; tags may repeat or be comma-separated."""
+    collection = check_collection(request.form.get("collection", DEFAULT_COLLECTION))
+    given = request.form.getlist("tags")
+    tags = clean_tags([tag for field in given for tag in field.split(",") if tag.strip()]) if given else None
+    date = request.form.get("date") or None
+    if date is not None:
+        try:
+            date = dt.date.fromisoformat(date).isoformat()
+        except ValueError:
+            raise BadRequest(f"date: {date[:40]!r} is not a date; send YYYY-MM-DD.") from None
+    return collection, tags, date
+
+
+def place(document: Document, collection: str, tags: list[str] | None, date: str | None) -> None:
+    """An upload's collection, tags and date (a date sent wins over the one in the file's metadata)."""
+    document.place(collection)
+    document.tags = tags
+    document.date = date or document.date
 
 
 @route("GET", "/documents/<document_id>", "One document with its text.", "read",
        responses={200: DocumentDetail}, errors=(404, 503))
 def document(document_id: str):
-    return jsonify(service().document(document_id))
+    return jsonify(reachable_document(document_id))
+
+
+@route("PATCH", "/documents/<document_id>", "Change a document's tags or date.", "write",
+       body={"application/json": EditDocumentRequest}, responses={200: DocumentSummary},
+       errors=(400, 404, 413, 415, 503))
+def edit_document(document_id: str):
+    parsed = validate(EditDocumentRequest, json_body())
+    reachable_document(document_id)
+    date = parsed.date.isoformat() if parsed.date else None
+    return jsonify(service().edit_document(document_id, parsed.tags if "tags" in parsed.model_fields_set else None,
+                                           date, "date" in parsed.model_fields_set))
 
 
 @route("GET", "/documents/<document_id>/pages/<int:number>.png", "A page of a PDF as an image (citation boxes "
        "are in PDF points: scale by the image's width over the page's width).", "read",
        responses={200: {"type": "string", "format": "binary"}}, media_type="image/png", errors=(404, 422, 503))
 def page_image(document_id: str, number: int):
+    reachable_document(document_id)
     image = service().page_image(document_id, number)
     return image, 200, {"Content-Type": "image/png", "Cache-Control": "private, max-age=3600"}
 
@@ -124,6 +209,7 @@ def page_image(document_id: str, number: int):
 @route("DELETE", "/documents/<document_id>", "Remove a document.", "write",
        responses={204: None}, errors=(404, 503))
 def remove_document(document_id: str):
+    reachable_document(document_id)
     service().remove_document(document_id)
     return "", 204
 

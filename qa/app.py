@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from qa import logs, mcp, settings
+from qa import auth, logs, mcp, settings
 from qa.api import bp as api_blueprint
 from qa.api import register_error_handlers
 from qa.pages import bp as pages_blueprint
@@ -32,6 +32,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.json = HTMLSafeJSON(app)
     app.config.update(settings.resolve(config))
+    if app.config.get("TOKENS_FILE"):
+        auth.tokens_from(app.config["TOKENS_FILE"])  # a broken tokens file is named now, not on a request
     app.extensions["qa"] = Service(app.config)
     app.register_blueprint(api_blueprint)
     app.register_blueprint(pages_blueprint)

@@ -20,6 +20,10 @@ index_option = click.option(
     "--index", "index_dir", envvar="QA_INDEX", default=settings.DEFAULTS["INDEX"], show_default=True,
     type=click.Path(file_okay=False), help="Index folder (env QA_INDEX).",
 )
+collection_option = click.option(
+    "--collection", default="default", show_default=True, metavar="NAME",
+    help="The collection (a separate set of documents; a question sees one).",
+)
 model_option = click.option(
     "--model", envvar="QA_MODEL", default=None,
     help="A local sentence-transformers model folder (env QA_MODEL); default: the bundled all-MiniLM-L6-v2.",
@@ -86,22 +90,29 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--watch", is_flag=True, help="Keep watching the folders in PATHS: new and changed files are read and "
               "deleted files removed within seconds (implies --prune; Ctrl-C stops).")
+@collection_option
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag every file given (repeat for more tags); "
+              "replaces their tags. Without --tag, documents keep theirs.")
 @index_option
 @model_option
 @engine_options
 @friendly_errors
-def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, index_dir: str, model: str | None) -> None:
+def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, collection: str, tags: tuple[str, ...],
+           index_dir: str, model: str | None) -> None:
     """Read text, Markdown, HTML, PDF, Word and PowerPoint files (folders recursively) into the index."""
     from qa.index import Index
     from qa.ingest import ingest as run_ingest
+    from qa.metadata import check_collection, clean_tags
 
     if watch and not all(path.is_dir() for path in paths):
         raise click.UsageError("--watch keeps folders in step: give folders, not files.")
+    placement = {"collection": check_collection(collection, "--collection"),
+                 "tags": clean_tags(list(tags), "--tag") if tags else None}
     index = Index(index_dir, model, create=True)
     if watch:
-        watch_folders(index, list(paths))
+        watch_folders(index, list(paths), **placement)
         return
-    report = run_ingest(index, list(paths), prune=prune, progress=not quiet)
+    report = run_ingest(index, list(paths), prune=prune, progress=not quiet, **placement)
     for source, reason in report.failed:
         click.echo(f"skipped {source}: {reason}", err=True)
     for source in report.empty:
@@ -117,7 +128,7 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, index
     )
 
 
-def watch_folders(index, folders: list[Path]) -> None:
+def watch_folders(index, folders: list[Path], **placement) -> None:
     """Sync until Ctrl-C (or SIGTERM); the sync under way when it comes is finished first."""
     import signal
     import threading
@@ -133,27 +144,43 @@ def watch_folders(index, folders: list[Path]) -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    watch(index, folders, stop=stop, echo=lambda line: click.echo(line, err=True))
+    watch(index, folders, stop=stop, echo=lambda line: click.echo(line, err=True), **placement)
 
 
 @main.command()
 @click.argument("question")
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 50))
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@collection_option
+@click.option("--source", metavar="GLOB", help="Only documents whose source matches, e.g. 'reports/*.pdf'.")
+@click.option("--document-id", "document_ids", multiple=True, metavar="ID", help="Only this document (repeatable).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only documents with this tag (repeatable: any of them).")
+@click.option("--all-tags", is_flag=True, help="Only documents with every --tag given.")
+@click.option("--type", "types", multiple=True, metavar="TYPE", help="Only documents of this format (repeatable).")
+@click.option("--after", metavar="YYYY-MM-DD", help="Only documents dated on or after this day.")
+@click.option("--before", metavar="YYYY-MM-DD", help="Only documents dated on or before this day.")
 @index_option
 @model_option
 @engine_options
 @friendly_errors
-def ask(question: str, top_k: int, as_json: bool, index_dir: str, model: str | None) -> None:
+def ask(question: str, top_k: int, as_json: bool, collection: str, source: str | None, document_ids: tuple[str, ...],
+        tags: tuple[str, ...], all_tags: bool, types: tuple[str, ...], after: str | None, before: str | None,
+        index_dir: str, model: str | None) -> None:
     """Ask one question; print the passages that answer it, with citations."""
     from qa.service import Service
 
-    answer = Service(settings.resolve({"INDEX": index_dir, "MODEL": model})).ask(question, top_k)
+    given = {"source": source, "document_ids": list(document_ids) or None, "tags": list(tags) or None,
+             "tags_match": "all" if all_tags else None, "type": list(types) or None, "after": after, "before": before}
+    filter = {key: value for key, value in given.items() if value is not None}
+    service = Service(settings.resolve({"INDEX": index_dir, "MODEL": model}))
+    answer = service.ask(question, top_k, collection=collection, filter=filter or None)
     if as_json:
         body = {key: value for key, value in asdict(answer).items() if key != "topic"}  # as POST /api/ask
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
-    if not answer.passages:
+    if answer.message:
+        click.echo(answer.message)
+    elif not answer.passages:
         click.echo("No passage matches this question.")
     elif not answer.confident:
         # The passages are the nearest the documents come, never an answer: say so first.
@@ -264,12 +291,13 @@ def evaluate(set_dir: Path, top_k: int, retriever: str, as_json: bool, misses: P
 
 @main.command()
 @click.option("--remove", "remove_id", metavar="ID", help="Remove the document with this id.")
+@collection_option
 @index_option
 @model_option
 @engine_options
 @friendly_errors
-def documents(remove_id: str | None, index_dir: str, model: str | None) -> None:
-    """List the documents in the index, or remove one."""
+def documents(remove_id: str | None, collection: str, index_dir: str, model: str | None) -> None:
+    """List the documents of a collection with their type, date and tags, or remove one."""
     from qa.index import Index
 
     index = Index(index_dir, model)
@@ -280,12 +308,17 @@ def documents(remove_id: str | None, index_dir: str, model: str | None) -> None:
         index.save_vectors()
         click.echo(f"removed {remove_id} ({len(change.removed)} passages)")
         return
-    for document in index.store.documents():
+    for document in index.store.documents(collection):
         pages = f"{document['page_count']:4d} pages" if document["page_count"] else " " * 10
-        click.echo(f"{document['id']}  {document['type']:4}  {document['passages']:5d} passages  {pages}  "
-                   f"{document['source']}  {document['title']}")
+        tags = f"  [{', '.join(document['tags'])}]" if document["tags"] else ""
+        click.echo(f"{document['id']}  {document['type']:4}  {document['date'] or '-':10}  {document['passages']:5d} "
+                   f"passages  {pages}  {document['source']}  {document['title']}{tags}")
         for unread in document["unread_pages"]:
             click.echo(f"    page {unread['number']} not read: {unread['problem']}")
+    others = {name: count for name, count in index.store.collections().items() if name != collection}
+    if others:
+        click.echo(f"other collections (--collection NAME): "
+                   f"{', '.join(f'{name} ({count} documents)' for name, count in others.items())}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

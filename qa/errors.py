@@ -93,6 +93,21 @@ class WritesDisabled(QAError):
     code = "writes_disabled"
 
 
+class Forbidden(QAError):
+    """A valid token without the right: a read-only token on a write."""
+    status_code = 403
+    code = "forbidden"
+
+
+class CollectionForbidden(Forbidden):
+    """A token that does not reach the collection asked for."""
+    code = "collection_forbidden"
+
+
+class CollectionNotFound(NotFound):
+    code = "collection_not_found"
+
+
 class UploadTooLarge(QAError):
     status_code = 413
     code = "request_entity_too_large"  # the same code as the framework's own 413

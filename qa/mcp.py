@@ -25,9 +25,10 @@ from qa.errors import QAError
 from qa.service import Service
 
 if TYPE_CHECKING:
-    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver import Context, MCPServer
 
 PATH = "/mcp"
+CALLER = "qa.caller"  # the WSGI environ key holding the auth.Caller of an /mcp request
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 INSTRUCTIONS = (
@@ -67,18 +68,22 @@ Question = Annotated[str, Field(description="The question, in natural language."
 TopK = Annotated[int, Field(ge=1, le=50, description="How many passages to return (1-50).")]
 Collection = Annotated[str | None, Field(description="Search only this collection (see list_collections); "
                                                      "omit for the default.")]
-Filter = Annotated[dict[str, Any] | None, Field(description="Restrict the search to some documents, where the "
-                                                            "server supports filters; omit otherwise.")]
+Filter = Annotated[dict[str, Any] | None, Field(description=(
+    "Restrict the search to some documents of the collection (every field given must hold): "
+    "source (a glob over the file path, e.g. \"reports/*.pdf\"), document_ids (a list), tags (a list) with "
+    "tags_match \"any\" (default) or \"all\", type (txt, md, html, pdf, docx or pptx, or a list of them), "
+    "after / before (YYYY-MM-DD, inclusive). Omit to search the whole collection."))]
 DocumentId = Annotated[str, Field(description="The document's id, e.g. citation.document_id from search.")]
 Start = Annotated[int | None, Field(description="First character to read (e.g. citation.start).")]
 End = Annotated[int | None, Field(description="End of the range, exclusive (e.g. citation.end).")]
-Context = Annotated[int, Field(ge=0, le=agent_tools.MAX_CONTEXT_CHARS,
-                               description="Characters to add on each side of start..end.")]
+Around = Annotated[int, Field(ge=0, le=agent_tools.MAX_CONTEXT_CHARS,
+                              description="Characters to add on each side of start..end.")]
 
 
 def build_server(service: Service) -> MCPServer:
     """The MCP server: four read-only tools over `service`."""
-    from mcp.server.mcpserver import MCPServer
+    global Context  # the SDK finds a tool's Context parameter by resolving its annotations in this module
+    from mcp.server.mcpserver import Context, MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
     from mcp_types import ToolAnnotations
 
@@ -88,30 +93,33 @@ def build_server(service: Service) -> MCPServer:
                        version=getattr(qa, "__version__", "") or "0.1.0", log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False, idempotent_hint=True)
 
-    def call(function, *args, **kwargs):
-        """An error of ours reaches the model as a tool error with the API's message."""
+    def call(function, ctx: Context, *args):
+        """An error of ours reaches the model as a tool error with the API's message. Over HTTP the
+        caller is the one Mount checked (its collections bound the tools); over stdio there is none."""
+        request = ctx.request_context.request
+        caller = request.scope.get("wsgi_environ", {}).get(CALLER) if request is not None else None
         try:
-            return function(service, *args, **kwargs)
+            return function(service, *args, caller=caller)
         except QAError as error:
             raise ToolError(error.message) from None
 
     @server.tool(description=SEARCH, annotations=read_only)
-    def search(question: Question, top_k: TopK = 5, collection: Collection = None,
+    def search(ctx: Context, question: Question, top_k: TopK = 5, collection: Collection = None,
                filter: Filter = None) -> agent_tools.SearchResult:
-        return call(agent_tools.search, question, top_k, collection, filter)
+        return call(agent_tools.search, ctx, question, top_k, collection, filter)
 
     @server.tool(description=LIST_DOCUMENTS, annotations=read_only)
-    def list_documents(collection: Collection = None) -> agent_tools.DocumentList:
-        return call(agent_tools.list_documents, collection)
+    def list_documents(ctx: Context, collection: Collection = None) -> agent_tools.DocumentList:
+        return call(agent_tools.list_documents, ctx, collection)
 
     @server.tool(description=GET_DOCUMENT, annotations=read_only)
-    def get_document(document_id: DocumentId, start: Start = None, end: End = None,
-                     context: Context = agent_tools.DEFAULT_CONTEXT_CHARS) -> agent_tools.DocumentText:
-        return call(agent_tools.get_document, document_id, start, end, context)
+    def get_document(ctx: Context, document_id: DocumentId, start: Start = None, end: End = None,
+                     context: Around = agent_tools.DEFAULT_CONTEXT_CHARS) -> agent_tools.DocumentText:
+        return call(agent_tools.get_document, ctx, document_id, start, end, context)
 
     @server.tool(description=LIST_COLLECTIONS, annotations=read_only)
-    def list_collections() -> agent_tools.Collections:
-        return call(agent_tools.list_collections)
+    def list_collections(ctx: Context) -> agent_tools.Collections:
+        return call(agent_tools.list_collections, ctx)
 
     return server
 
@@ -174,7 +182,7 @@ class Mount:
         if environ.get("PATH_INFO", "").rstrip("/") != PATH:
             return self.flask_wsgi(environ, start_response)
         try:
-            auth.check("read", self.app.config, environ.get("HTTP_AUTHORIZATION"))
+            environ[CALLER] = auth.check("read", self.app.config, environ.get("HTTP_AUTHORIZATION"))
         except QAError as error:
             return error_response(error, start_response)
         environ["PATH_INFO"] = PATH

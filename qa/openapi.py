@@ -18,7 +18,8 @@ TYPED_PARAMETER = re.compile(r"<(?:([a-z]+):)?([a-z_]+)>")  # Flask's converter,
 ERROR_MEANINGS = {
     400: "The request is malformed or a field is invalid.",
     401: "A bearer token is needed or the one given is wrong.",
-    403: "Writes are disabled: the server has no QA_API_TOKEN.",
+    403: "Writes are disabled (the server has no write token), the token may only read, or it does not "
+         "reach the collection.",
     404: "Nothing has this id.",
     413: "The body is larger than the limit.",
     415: "The body has the wrong content type.",
@@ -39,6 +40,7 @@ class Route:
     responses: dict[int, type[BaseModel] | dict | None] = field(default_factory=dict)  # success status -> model
     errors: tuple[int, ...] = ()
     media_type: str = "application/json"  # of the success response
+    query: dict[str, dict] = field(default_factory=dict)  # optional query parameter -> its JSON schema
 
     @property
     def path(self) -> str:
@@ -81,6 +83,9 @@ def operation(route: Route) -> dict:
         found["parameters"] = [{"name": name, "in": "path", "required": True,
                                 "schema": {"type": "integer" if converter == "int" else "string"}}
                                for converter, name in parameters]
+    if route.query:
+        found.setdefault("parameters", []).extend(
+            {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in route.query.items())
     if route.body:
         found["requestBody"] = {"required": True, "content": {
             content_type: {"schema": schema_of(model)} for content_type, model in route.body.items()}}

@@ -125,10 +125,12 @@ class Searcher:
         selection = self.index.reader.select(collection, filter)
         matched = None if filter is None else selection.documents
         if selection.documents == 0:
+            why = (f"The collection {collection!r} holds no documents yet." if filter is None else
+                   f"No document in the collection {collection!r} matches the filter, so nothing was searched. "
+                   "Widen the filter: GET /api/documents (qa documents) shows each document's source, type, "
+                   "tags and date.")
             return Answer(question, False, [], round((time.perf_counter() - started) * 1000, 2), topic, 0.0,
-                          [], collection, matched, f"No document in the collection {collection!r} matches the "
-                          "filter, so nothing was searched. Widen the filter: GET /api/documents (qa documents) "
-                          "shows each document's source, type, tags and date.")
+                          [], collection, matched, why)
         within = selection.mask
         terms = query_terms(question)
         ranked = self.rank(question, terms, within=within)

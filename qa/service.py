@@ -6,11 +6,15 @@ import threading
 import uuid
 from dataclasses import asdict
 
+from pydantic import ValidationError
+
 from qa.conversation import Topic
 from qa.documents import Document
-from qa.errors import BadRequest, ConversationNotFound, DocumentNotFound, PageNotFound
+from qa.errors import BadRequest, CollectionNotFound, ConversationNotFound, DocumentNotFound, PageNotFound
 from qa.index import Index
 from qa.ingest import add_documents
+from qa.metadata import DEFAULT_COLLECTION, check_collection
+from qa.schemas import Filter
 from qa.search import Answer, Searcher, clean_question
 from qa.store import ConversationStore
 
@@ -56,14 +60,34 @@ class Service:
         index.embedder.encode_query("warm up")
         index.refresh()  # load (or rebuild) FAISS and BM25 now, not on the first question
 
-    def ask(self, question: str, top_k: int) -> Answer:
-        """One question on its own (the CLI)."""
+    def ask(self, question: str, top_k: int, collection: str = DEFAULT_COLLECTION,
+            filter: Filter | dict | None = None) -> Answer:
+        """One question on its own (the CLI, an agent's tool call), in one collection, optionally filtered."""
         clean_question(question)  # a bad question is refused before the index is opened
-        return Searcher(self.index).ask(question, top_k)
+        filter = self.scope(collection, filter)
+        return Searcher(self.index).ask(question, top_k, collection=collection, filter=filter)
 
-    def ask_in_conversation(self, question: str, top_k: int, conversation_id: str | None) -> dict:
+    def scope(self, collection: str, filter: Filter | dict | None) -> Filter | None:
+        """Check a collection and a filter (a dict is validated as the API's Filter): a bad one is
+        400 naming the field, a collection holding no documents 404."""
+        check_collection(collection)
+        if isinstance(filter, dict):
+            try:
+                filter = Filter.model_validate(filter)
+            except ValidationError as error:
+                first = error.errors()[0]
+                raise BadRequest(f"filter.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}.") from None
+        collections = self.index.reader.catalog.collections()
+        if collections and collection not in collections and collection != DEFAULT_COLLECTION:
+            raise CollectionNotFound(f"No collection is named {collection!r}; GET /api/collections "
+                                     f"(or qa documents --collection) lists them.")
+        return filter
+
+    def ask_in_conversation(self, question: str, top_k: int, conversation_id: str | None,
+                            collection: str = DEFAULT_COLLECTION, filter: Filter | None = None) -> dict:
         """A turn of a conversation (the API): earlier turns shape the search; this one is stored."""
         clean_question(question)
+        filter = self.scope(collection, filter)
         store = self.conversations
         if conversation_id is None:
             conversation_id = uuid.uuid4().hex  # created with its first turn, in one write
@@ -72,10 +96,11 @@ class Service:
             self.conversation(conversation_id)  # 400 or 404
             turns = store.turns(conversation_id)
         topic = Topic.from_dict(turns[-1].get("topic")) if turns else None
-        answer = Searcher(self.index).ask(question, top_k, topic=topic)
+        answer = Searcher(self.index).ask(question, top_k, topic=topic, collection=collection, filter=filter)
         body = {"question": answer.question, "conversation_id": conversation_id, "confident": answer.confident,
                 "confidence": answer.confidence, "confidence_reasons": answer.confidence_reasons,
-                "passages": [asdict(hit) for hit in answer.passages], "took_ms": answer.took_ms}
+                "passages": [asdict(hit) for hit in answer.passages], "took_ms": answer.took_ms,
+                "collection": answer.collection, "filter_matched": answer.filter_matched, "message": answer.message}
         store.add_turn(conversation_id, answer.question, {**body, "topic": answer.topic.as_dict()})
         return body
 
@@ -91,8 +116,22 @@ class Service:
         self.conversation(conversation_id)  # 400 or 404 as for a read
         self.conversations.delete_conversation(conversation_id)
 
-    def documents(self) -> list[dict]:
-        return self.index.store.documents()
+    def documents(self, collection: str | None = DEFAULT_COLLECTION) -> list[dict]:
+        """A collection's documents (every collection's with None)."""
+        if collection is not None:
+            self.scope(collection, None)  # 400 for a bad name, 404 for an unknown collection
+        return self.index.store.documents(collection)
+
+    def collections(self) -> dict[str, int]:
+        """Each collection holding documents, with how many; "default" always."""
+        return {DEFAULT_COLLECTION: 0, **self.index.reader.catalog.collections()}
+
+    def edit_document(self, document_id: str, tags: list[str] | None = None, date: str | None = None,
+                      set_date: bool = False) -> dict:
+        """Change a document's tags or date; the next question's filters see the change."""
+        if not self.index.store.update_metadata(document_id, tags, date, set_date):
+            raise DocumentNotFound(f"No document has the id {document_id!r}.")
+        return summary_of(self.document(document_id))
 
     def document(self, document_id: str) -> dict:
         found = self.index.store.document(document_id)
@@ -113,8 +152,7 @@ class Service:
         question sees it. Returns its summary (no text)."""
         with self._writing:
             add_documents(self.index, [document])
-            stored = self.document(document.id)
-        return {key: value for key, value in stored.items() if key not in ("text", "pages", "sections")}
+            return summary_of(self.document(document.id))
 
     def remove_document(self, document_id: str) -> None:
         with self._writing:
@@ -134,3 +172,8 @@ class Service:
                 break
         return {"ok": True, "documents": documents, "passages": passages, "vectors": vectors,
                 "consistent": passages == vectors == lexical, "model": index.model}
+
+
+def summary_of(document: dict) -> dict:
+    """A document without its text, pages and sections (what a listing shows)."""
+    return {key: value for key, value in document.items() if key not in ("text", "pages", "sections")}

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(10 * 1024 * 1024, ge=1, description="A document sent to POST /api/documents.")
     api_token: str | None = Field(None, description="Bearer token for writes; unset = writes disabled.")
     read_token: str | None = Field(None, description="Bearer token for reads; unset = reads open.")
+    tokens_file: Path | None = Field(None, description="A JSON or TOML file of tokens, each with its access (read or "
+                                                       "write) and collections; set = reads need a token too.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     conversation_max_age_days: float = Field(30, ge=0, description="A conversation is deleted this long "
                                                                     "after its last turn.")

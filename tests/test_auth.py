@@ -28,7 +28,7 @@ def test_writes_are_disabled_without_an_api_token_and_say_how_to_enable_them(ind
         assert "QA_API_TOKEN" in response.get_json()["error"]["message"]
 
 
-@pytest.mark.parametrize("headers", [{}, bearer("wrong"), bearer(API + "x"), bearer(READ),
+@pytest.mark.parametrize("headers", [{}, bearer("wrong"), bearer(API + "x"),
                                      {"Authorization": API}, {"Authorization": f"Basic {API}"},
                                      {"Authorization": "Bearer "}])
 def test_a_missing_or_wrong_token_is_401_with_www_authenticate(index_dir, headers):
@@ -37,6 +37,14 @@ def test_a_missing_or_wrong_token_is_401_with_www_authenticate(index_dir, header
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_the_read_token_on_a_write_is_403_saying_it_may_only_read(index_dir):
+    client = client_with(index_dir, API_TOKEN=API, READ_TOKEN=READ)
+    response = client.post("/api/documents", json=DOCUMENT, headers=bearer(READ))
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "forbidden"
+    assert "may only read" in response.get_json()["error"]["message"]
 
 
 def test_the_api_token_adds_and_removes(index_dir):

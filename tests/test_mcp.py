@@ -174,14 +174,14 @@ def service(built_index_dir):
     ("search", {"question": "  "}, "The question is empty."),
     ("search", {"question": "x" * 2001}, "The question is 2001 characters long; the limit is 2000."),
     ("search", {"question": "ok", "top_k": 0}, "top_k"),
-    ("search", {"question": "ok", "collection": "finance"},
-     "collection: this server has only the collection 'default' (list_collections names them); got 'finance'."),
-    ("search", {"question": "ok", "filter": {"tags": ["x"]}},
-     "filter: this server does not filter questions yet; ask without a filter."),
+    ("search", {"question": "ok", "collection": "finance"}, "No collection is named 'finance'"),
+    ("search", {"question": "ok", "collection": "Finance!"}, "collection: 'Finance!' is not a collection name"),
+    ("search", {"question": "ok", "filter": {"tag": ["x"]}}, "filter.tag: Extra inputs are not permitted."),
+    ("search", {"question": "ok", "filter": {"after": "2024-02-30"}}, "filter.after: Input should be a valid date"),
     ("get_document", {"document_id": "nope"}, "No document has the id 'nope'."),
     ("get_document", {"document_id": "0c4aa0e5978c1141", "start": 50, "end": 10},
      "start and end must satisfy 0 <= start <= end <= 7662 (the document's length); got start=50, end=10."),
-    ("list_documents", {"collection": "finance"}, "only the collection 'default'"),
+    ("list_documents", {"collection": "finance"}, "No collection is named 'finance'"),
 ])
 def test_errors_are_tool_errors_with_the_api_messages(service, tool, arguments, message):
     is_error, text, _ = call(service, tool, arguments)
