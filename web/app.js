@@ -4,6 +4,7 @@
 'use strict';
 
 const STORAGE_KEY = 'qa.conversation_id';
+const COLLECTION_KEY = 'qa.collection';
 const NETWORK_ERROR = 'Cannot reach the server — is `qa serve` running?';
 
 const $ = (sel) => document.querySelector(sel);
@@ -27,6 +28,8 @@ const pageFrame = $('#page-frame');
 const pageImage = $('#page-image');
 const pageBoxes = $('#page-boxes');
 const pageNote = $('#page-note');
+const collectionPicker = $('#collection-picker');
+const collectionSelect = $('#collection');
 
 let conversationId = loadId();
 // Bumped by "New conversation" so that a late answer to the old one is dropped.
@@ -302,6 +305,7 @@ async function ask(question) {
   sendBtn.disabled = true;
   const body = { question };
   if (conversationId) body.conversation_id = conversationId;
+  if (!collectionPicker.hidden && collectionSelect.value) body.collection = collectionSelect.value;
   try {
     const data = await api('POST', '/api/ask', body);
     if (gen !== generation) return;  // user started a new conversation meanwhile
@@ -332,6 +336,24 @@ input.addEventListener('keydown', (event) => {
     event.preventDefault();
     form.requestSubmit ? form.requestSubmit() : sendBtn.click();
   }
+});
+
+// The collection picker: only when the server holds (and this page may read) more than one.
+// Another collection starts a new conversation: a conversation stays inside its collection.
+async function loadCollections() {
+  let names = [];
+  try { names = (await api('GET', '/api/collections')).collections.map((c) => c.name); } catch { return; }
+  if (names.length < 2) return;
+  let saved = null;
+  try { saved = localStorage.getItem(COLLECTION_KEY); } catch { /* storage disabled */ }
+  collectionSelect.replaceChildren(...names.map((name) => { const o = el('option', null, name); o.value = name; return o; }));
+  collectionSelect.value = names.includes(saved) ? saved : (names.includes('default') ? 'default' : names[0]);
+  collectionPicker.hidden = false;
+}
+
+collectionSelect.addEventListener('change', () => {
+  try { localStorage.setItem(COLLECTION_KEY, collectionSelect.value); } catch { /* storage disabled */ }
+  $('#new-conversation').click();
 });
 
 $('#new-conversation').addEventListener('click', () => {
@@ -601,4 +623,5 @@ async function checkHealth() {
 
 updateEmptyHint();
 checkHealth();
+loadCollections();
 restoreConversation();
