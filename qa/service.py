@@ -65,7 +65,7 @@ class Service:
         """One question on its own (the CLI, an agent's tool call), in one collection, optionally filtered."""
         clean_question(question)  # a bad question is refused before the index is opened
         filter = self.scope(collection, filter)
-        return Searcher(self.index).ask(question, top_k, collection=collection, filter=filter)
+        return Searcher(self.index, rerank=self.config.get("RERANK", "maxsim") != "off").ask(question, top_k, collection=collection, filter=filter)
 
     def scope(self, collection: str, filter: Filter | dict | None) -> Filter | None:
         """Check a collection and a filter (a dict is validated as the API's Filter): a bad one is
@@ -96,12 +96,12 @@ class Service:
             self.conversation(conversation_id)  # 400 or 404
             turns = store.turns(conversation_id)
         topic = Topic.from_dict(turns[-1].get("topic")) if turns else None
-        answer = Searcher(self.index).ask(question, top_k, topic=topic, collection=collection, filter=filter)
+        answer = Searcher(self.index, rerank=self.config.get("RERANK", "maxsim") != "off").ask(question, top_k, topic=topic, collection=collection, filter=filter)
         body = {"question": answer.question, "conversation_id": conversation_id, "confident": answer.confident,
                 "confidence": answer.confidence, "confidence_reasons": answer.confidence_reasons,
                 "passages": [asdict(hit) for hit in answer.passages], "took_ms": answer.took_ms,
                 "collection": answer.collection, "filter_matched": answer.filter_matched, "message": answer.message}
-        store.add_turn(conversation_id, answer.question, {**body, "topic": answer.topic.as_dict()})
+        store.add_turn(conversation_id, answer.question, {**body, "topic": answer.topic and answer.topic.as_dict()})
         return body
 
     def conversation(self, conversation_id: str) -> dict:
