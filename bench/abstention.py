@@ -128,7 +128,7 @@ def fit(rows: list[dict], fit_set: str, features: list[str]) -> dict[str, float]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", nargs="+", default=list(SETS))
+    parser.add_argument("--sets", nargs="*", default=list(SETS), help="Leave-out sets (none: only the cross-set).")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-cross", action="store_true", help="Skip the cross-set measure.")
     parser.add_argument("--dump", type=Path, help="Write (or, with --fit, read) one row a question.")
