@@ -31,6 +31,8 @@ K1, B = 1.2, 0.75
 TITLE_WEIGHT = 2
 MERGE_AT = 50_000  # recent postings searched by a scan until there are this many, then merged
 
+Statistics = tuple[dict[str, int], int, float]  # (document frequency of each term, passages, total length)
+
 
 def passage_terms(title: str, text: str) -> tuple[Counter, int]:
     """Stemmed content words with their weighted counts, and the passage's length in words."""
@@ -156,15 +158,29 @@ class LexicalIndex:
         ids = [self.vocabulary.get(term) for term in terms]  # merged and nothing removed: read off
         return {term: 0 if i is None else int(self.starts[i + 1] - self.starts[i]) for term, i in zip(terms, ids)}
 
-    def search(self, terms: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """The k best passages by BM25 for any of the (stemmed) terms: (passage id, score), best first.
-        With `within` (bool by passage id) only those passages count, for the scores too: the passage
-        count, the average length and each term's IDF are theirs, as if the others were not indexed."""
+    def statistics(self, terms: list[str], within: np.ndarray | None = None) -> Statistics:
+        """What BM25 scores with: each term's document frequency, the passage count and their total
+        length (of the passages set in `within`). A shard's are summed into the whole index's."""
         allowed = self.rows_within(within)
         passages = len(self) if allowed is None else int(np.count_nonzero(allowed))
+        total = self.total_length if allowed is None else float(self.lengths[allowed].astype(np.float64).sum())
+        return self.document_frequencies(terms, within), passages, total
+
+    def search(self, terms: list[str], k: int, within: np.ndarray | None = None,
+               statistics: Statistics | None = None) -> list[tuple[int, float]]:
+        """The k best passages by BM25 for any of the (stemmed) terms: (passage id, score), best first.
+        With `within` (bool by passage id) only those passages count, for the scores too: the passage
+        count, the average length and each term's IDF are theirs, as if the others were not indexed.
+        `statistics` (see `statistics`) of the whole index, when this one is a shard of it: the scores
+        are then those the whole index gives (qa/cluster/shards.py)."""
+        allowed = self.rows_within(within)
+        if statistics is None:
+            passages = len(self) if allowed is None else int(np.count_nonzero(allowed))
+            total = self.total_length if allowed is None else float(self.lengths[allowed].astype(np.float64).sum())
+        else:
+            _, passages, total = statistics
         if not passages:
             return []
-        total = self.total_length if allowed is None else float(self.lengths[allowed].sum())
         average = total / passages
         found_rows, found_scores = [], []
         for term in dict.fromkeys(terms):
@@ -174,7 +190,8 @@ class LexicalIndex:
                 rows, frequencies = rows[inside], frequencies[inside]
             if not len(rows):
                 continue
-            idf = max(math.log((passages - len(rows) + 0.5) / (len(rows) + 0.5)), 1e-6)  # as FTS5
+            holding = len(rows) if statistics is None else statistics[0][term]
+            idf = max(math.log((passages - holding + 0.5) / (holding + 0.5)), 1e-6)  # as FTS5
             saturation = K1 * (1 - B + B * self.lengths[rows] / average)
             found_rows.append(rows)
             found_scores.append(idf * frequencies * (K1 + 1) / (frequencies + saturation))
@@ -182,9 +199,11 @@ class LexicalIndex:
             return []
         scores = np.bincount(np.concatenate(found_rows), weights=np.concatenate(found_scores), minlength=len(self.ids))
         hit = np.flatnonzero(scores)
-        if len(hit) > k:
-            hit = hit[np.argpartition(-scores[hit], k - 1)[:k]]
-        hit = hit[np.argsort(-scores[hit], kind="stable")]
+        if len(hit) > k:  # the k best; of passages tied at the k-th score, the lowest ids (as sharded)
+            kth = -np.partition(-scores[hit], k - 1)[k - 1]
+            tied = hit[scores[hit] == kth]
+            hit = np.concatenate([hit[scores[hit] > kth], tied[np.argsort(self.ids[tied], kind="stable")]])[:k]
+        hit = hit[np.lexsort((self.ids[hit], -scores[hit]))]  # ties by passage id: the same order sharded
         return [(int(self.ids[row]), float(scores[row])) for row in hit]
 
     # -- the file ---------------------------------------------------------------------------------

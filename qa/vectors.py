@@ -31,6 +31,7 @@ TYPES = ("flat", "ivf")
 FLAT_LIMIT = 100_000  # "auto": exact search below (5-9 ms a query at 100k, bench/scale.py), ivf from here on
 TRAINING_SAMPLE = 100_000  # vectors k-means sees; FAISS wants >= 39 per cluster
 MMAP = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
+TIE_MARGIN = 16  # extra neighbours fetched so passages tied at the k-th score are cut by id, not by chance
 
 
 def choose_type(setting: str, count: int, current: str | None = None) -> str:
@@ -143,14 +144,16 @@ class VectorIndex:
         if len(self) == 0 or k <= 0:
             return []
         query = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        wanted = k + TIE_MARGIN  # then cut at k by (score, id): the same k whether sharded or not
         if within is None:
-            scores, ids = self.index.search(query, min(k, len(self)))
+            scores, ids = self.index.search(query, min(wanted, len(self)))
         else:
             kept = int(np.count_nonzero(within))
             if kept == 0:
                 return []
-            scores, ids = self.index.search(query, min(k, kept), params=self.restricted(within, kept))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            scores, ids = self.index.search(query, min(wanted, kept), params=self.restricted(within, kept))
+        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:k]
 
     def restricted(self, within: np.ndarray, kept: int) -> faiss.SearchParameters:
         """Search parameters selecting the ids set in `within`. An IVF index scans more clusters the
