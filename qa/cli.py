@@ -84,6 +84,12 @@ def main() -> None:
         raise click.ClickException(error.message) from None
 
 
+ray_option = click.option(
+    "--ray", "ray_address", envvar="QA_RAY_ADDRESS", default=None, metavar="ADDRESS",
+    help=settings.Settings.model_fields["ray_address"].description + " (env QA_RAY_ADDRESS)",
+)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--prune", is_flag=True, help="Remove documents of the folders in PATHS whose files are gone (never uploads, never other folders').")
@@ -93,12 +99,13 @@ def main() -> None:
 @collection_option
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag every file given (repeat for more tags); "
               "replaces their tags. Without --tag, documents keep theirs.")
+@ray_option
 @index_option
 @model_option
 @engine_options
 @friendly_errors
 def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, collection: str, tags: tuple[str, ...],
-           index_dir: str, model: str | None) -> None:
+           ray_address: str | None, index_dir: str, model: str | None) -> None:
     """Read text, Markdown, HTML, PDF, Word and PowerPoint files (folders recursively) into the index."""
     from qa.index import Index
     from qa.ingest import ingest as run_ingest
@@ -112,7 +119,12 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, colle
     if watch:
         watch_folders(index, list(paths), **placement)
         return
-    report = run_ingest(index, list(paths), prune=prune, progress=not quiet, **placement)
+    if ray_address:  # read, chunked and embedded on the cluster; stored here, by this one writer
+        from qa.cluster.ingest import ingest as run_on_cluster
+
+        report = run_on_cluster(index, list(paths), ray_address, prune=prune, progress=not quiet, **placement)
+    else:
+        report = run_ingest(index, list(paths), prune=prune, progress=not quiet, **placement)
     for source, reason in report.failed:
         click.echo(f"skipped {source}: {reason}", err=True)
     for source in report.empty:
@@ -206,13 +218,23 @@ def ask(question: str, top_k: int, as_json: bool, collection: str, source: str |
 @click.option("--host", envvar="QA_HOST", default=settings.DEFAULTS["HOST"], show_default=True)
 @click.option("--port", envvar="QA_PORT", default=settings.DEFAULTS["PORT"], show_default=True, type=int)
 @click.option("--threads", envvar="QA_THREADS", default=settings.DEFAULTS["THREADS"], show_default=True, type=int)
+@ray_option
+@click.option("--replicas", default=2, show_default=True, type=click.IntRange(1, 256),
+              help="With --ray: replicas of the app behind Ray Serve.")
+@click.option("--shards", default=0, show_default=True, type=click.IntRange(0, 1024),
+              help="With --ray: split FAISS and BM25 over this many shard actors (0: each replica holds them).")
 @index_option
 @model_option
 @engine_options
 @friendly_errors
-def serve(host: str, port: int, threads: int, index_dir: str, model: str | None) -> None:
-    """Serve the JSON API and the chat page (waitress, a production WSGI server)."""
+def serve(host: str, port: int, threads: int, ray_address: str | None, replicas: int, shards: int, index_dir: str,
+          model: str | None) -> None:
+    """Serve the JSON API and the chat page (waitress, a production WSGI server; with --ray, Ray Serve)."""
     import signal
+
+    if ray_address:
+        serve_on_cluster(ray_address, replicas, shards, host, port, index_dir, model)
+        return
 
     import faiss
     import waitress
@@ -235,6 +257,48 @@ def serve(host: str, port: int, threads: int, index_dir: str, model: str | None)
     # run and the FAISS and BM25 files left unsaved by recent writes are saved (qa/saver.py).
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
     waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
+
+
+def serve_on_cluster(address: str, replicas: int, shards: int, host: str, port: int, index_dir: str,
+                     model: str | None) -> None:
+    """The app behind Ray Serve until Ctrl-C or SIGTERM, then taken down (the cluster stays)."""
+    import signal
+    import threading
+
+    from qa.cluster.connect import disconnect
+    from qa.cluster.serve import deploy, undeploy
+
+    config = settings.resolve({"INDEX": str(Path(index_dir).resolve()), "MODEL": model, "HOST": host})
+    url = deploy(config, address, replicas=replicas, host=host, port=port, shards=shards)
+    click.echo(f"qa serving {index_dir} on {url} through Ray Serve: {replicas} replicas"
+               f"{f', {shards} shards' if shards else ''} (qa cluster status shows them)", err=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda number, frame: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    undeploy()
+    disconnect()
+
+
+@main.group()
+def cluster() -> None:
+    """The Ray cluster qa runs on with --ray (pip install -e '.[ray]')."""
+
+
+@cluster.command(name="status")
+@click.option("--ray", "ray_address", envvar="QA_RAY_ADDRESS", default="auto", show_default=True, metavar="ADDRESS",
+              help="The cluster: auto, or its head's HOST:PORT (env QA_RAY_ADDRESS).")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@index_option
+@friendly_errors
+def cluster_status(ray_address: str, as_json: bool, index_dir: str) -> None:
+    """Nodes, replicas, shards, and the index generation on each."""
+    from qa.cluster.status import describe, status
+
+    found = status(ray_address, index_dir)
+    click.echo(json.dumps(found, indent=2) if as_json else "\n".join(describe(found)))
 
 
 @main.command(name="mcp")

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     tokens_file: Path | None = Field(None, description="A JSON or TOML file of tokens, each with its access (read or "
                                                        "write) and collections; set = reads need a token too.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    ray_address: str | None = Field(None, description="Run on a Ray cluster (pip install -e '.[ray]'): auto = the "
+                                                     "cluster this machine belongs to, local = one started for the "
+                                                     "run, or the head's HOST:PORT; unset = no cluster.")
     conversation_max_age_days: float = Field(30, ge=0, description="A conversation is deleted this long "
                                                                     "after its last turn.")
     conversation_max_count: int = Field(10_000, ge=1, description="Only the newest this many are kept.")
