@@ -329,7 +329,10 @@ def mcp_command(index_dir: str, model: str | None) -> None:
 @main.command(name="eval")
 @click.argument("set_dir", metavar="EVALSET_DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--top-k", default=10, show_default=True, type=click.IntRange(1, 50))
-@click.option("--retriever", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
+@click.option("--retriever", default=None,
+              type=click.Choice(["hybrid", "hybrid+maxsim", "dense", "dense+maxsim", "bm25", "bm25+maxsim"]),
+              help="A retriever, optionally followed by the MaxSim re-ranking (+maxsim). Default: hybrid+maxsim, "
+                   "or hybrid when QA_RERANK=off.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @click.option("--misses", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the questions not answered at rank 1 (default: EVALSET_DIR name + .misses.jsonl in the cwd).")
@@ -342,6 +345,8 @@ def evaluate(set_dir: Path, top_k: int, retriever: str, as_json: bool, misses: P
 
     questions = load_questions(set_dir)
     index = build_eval_index(set_dir, model, progress=not as_json)
+    if retriever is None:
+        retriever = "hybrid" if settings.load().rerank == "off" else "hybrid+maxsim"
     result = run_eval(index, questions, retriever=retriever, top_k=top_k, set_name=set_dir.resolve().name)
     misses = misses or Path(f"{set_dir.resolve().name}.misses.jsonl")
     misses.write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in result.misses), encoding="utf-8")

@@ -14,7 +14,7 @@ from qa.chunking import Passage, TokenCounter, split_passages
 from qa.documents import Document
 
 CHUNKING = {"target_tokens": 198, "overlap_tokens": 48, "min_tokens": 32,
-            "title_in_embedding": True, "sentence_vectors": "pooled", "word_states": "int8"}
+            "title_in_embedding": True, "sentence_vectors": "pooled", "word_states": "int4"}
 
 
 class Tokenizer(Protocol):

@@ -60,12 +60,16 @@ class Service:
         index.embedder.encode_query("warm up")
         index.refresh()  # load (or rebuild) FAISS and BM25 now, not on the first question
 
+    def searcher(self) -> Searcher:
+        """A searcher of this index, re-ranking by MaxSim unless the setting RERANK is off."""
+        return Searcher(self.index, rerank=self.config.get("RERANK", "maxsim") != "off")
+
     def ask(self, question: str, top_k: int, collection: str = DEFAULT_COLLECTION,
             filter: Filter | dict | None = None) -> Answer:
         """One question on its own (the CLI, an agent's tool call), in one collection, optionally filtered."""
         clean_question(question)  # a bad question is refused before the index is opened
         filter = self.scope(collection, filter)
-        return Searcher(self.index, rerank=self.config.get("RERANK", "maxsim") != "off").ask(question, top_k, collection=collection, filter=filter)
+        return self.searcher().ask(question, top_k, collection=collection, filter=filter)
 
     def scope(self, collection: str, filter: Filter | dict | None) -> Filter | None:
         """Check a collection and a filter (a dict is validated as the API's Filter): a bad one is
@@ -96,7 +100,7 @@ class Service:
             self.conversation(conversation_id)  # 400 or 404
             turns = store.turns(conversation_id)
         topic = Topic.from_dict(turns[-1].get("topic")) if turns else None
-        answer = Searcher(self.index, rerank=self.config.get("RERANK", "maxsim") != "off").ask(question, top_k, topic=topic, collection=collection, filter=filter)
+        answer = self.searcher().ask(question, top_k, topic=topic, collection=collection, filter=filter)
         body = {"question": answer.question, "conversation_id": conversation_id, "confident": answer.confident,
                 "confidence": answer.confidence, "confidence_reasons": answer.confidence_reasons,
                 "passages": [asdict(hit) for hit in answer.passages], "took_ms": answer.took_ms,

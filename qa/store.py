@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS passages (
     sentence_vectors BLOB NOT NULL,  -- float32, one embedding per sentence
     page_first INTEGER,              -- the pages the passage spans (NULL for documents without pages)
     page_last INTEGER,
-    word_states BLOB,                -- int8 token states of its content words (qa/maxsim.py pack); NULL before schema 6
+    word_states BLOB,                -- int4 token states of its content words (qa/maxsim.py pack); NULL before schema 6
     UNIQUE (document_id, idx)
 );
 -- Where each line of a PDF stands on its page (PDF points, top-left origin), for citation boxes.

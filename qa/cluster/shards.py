@@ -216,6 +216,9 @@ class ShardedReader:
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
         return self.local.scoring_rows(ids)
 
+    def word_states(self, ids: list[int]) -> dict[int, bytes]:
+        return self.local.word_states(ids)
+
     def status(self) -> list[dict]:
         return self._all("status")
 

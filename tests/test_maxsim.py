@@ -1,0 +1,139 @@
+"""Late-interaction re-ranking: token states stored with every passage, MaxSim over the first
+candidates, the evidence it offers, and the switch that turns it off."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.app import create_app
+from qa.index import Index
+from qa.maxsim import RERANK_CANDIDATES, WordStates, evidence, idf_weights, pack, scores, stack, unpack
+from qa.policy import ChunkingPolicy
+from qa.search import Searcher
+from qa.terms import query_terms
+
+QUESTIONS = ["Where do river otters sleep?", "What do beavers build on the river?",
+             "Which birds nest in the reeds?", "When do salmon swim upstream?"]
+ANIMALS = ["otters", "beavers", "herons", "salmon", "frogs", "voles", "kingfishers", "trout"]
+PLACES = ["river", "reeds", "bank", "lake", "stream", "marsh"]
+
+
+@pytest.fixture
+def river_index(tmp_path) -> Index:
+    """48 short documents sharing most words (more candidates than are re-ranked)."""
+    from qa.hashing_embedder import HASHING_MODEL
+    from qa.ingest import ingest
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, (animal, place) in enumerate((a, p) for a in ANIMALS for p in PLACES):
+        (folder / f"{i:02d}.txt").write_text(
+            f"The {animal} of the {place}\n\nThe {animal} live by the {place}. Where do they sleep and nest? "
+            f"Birds and fish share the {place} with {animal}; they swim upstream when the water rises.\n")
+    index = Index(tmp_path / "index", HASHING_MODEL, create=True)
+    ingest(index, [folder], progress=False)
+    return index
+
+
+def ranked_ids(searcher: Searcher, question: str) -> list[int]:
+    return [c.row.id for c in searcher.rank(question, query_terms(question))]
+
+
+def embedding_texts(index: Index) -> dict[int, str]:
+    """Each passage's text as the model read it (title in front, qa/policy.py)."""
+    rows = index.store.db.execute("SELECT p.id, d.title, p.text FROM passages p JOIN documents d ON d.id = p.document_id")
+    policy = ChunkingPolicy()
+    return {pid: policy.embedding_text(type("D", (), {"title": title})(), text) for pid, title, text in rows}
+
+
+@pytest.mark.model
+def test_every_passage_keeps_its_word_states_within_int4_error(built_index_dir):
+    index = Index(built_index_dir)
+    texts = embedding_texts(index)
+    stored = index.reader.word_states(list(texts))
+    assert set(stored) == set(texts)  # every passage has its states
+    ids = sorted(texts)[:8]
+    encoded = index.embedder.encode([texts[i] for i in ids], None, words=True)
+    for pid, fresh in zip(ids, encoded.words):
+        vectors, spans = unpack(stored[pid], index.dimension)
+        assert len(fresh.words) > 5
+        assert np.array_equal(spans, fresh.spans)  # the same words, at the same places
+        cosines = (vectors * fresh.vectors).sum(1)
+        assert cosines.min() > 0.98  # int4 with a scale a word: the direction survives
+
+
+def test_pack_round_trip_keeps_vectors_and_spans():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(40, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    spans = np.arange(80, dtype=np.int32).reshape(40, 2)
+    states = WordStates(vectors, spans, [f"w{i}" for i in range(40)])
+    blob = pack(states)
+    assert len(blob) == 4 + 40 * (384 // 2 + 2 + 4)
+    back, back_spans = unpack(blob, 384)
+    assert np.array_equal(back_spans, spans)
+    assert (back * vectors).sum(1).min() > 0.98  # 4 bits a number, a scale a word
+    stacked, counts = stack([blob, pack(WordStates(vectors[:0], spans[:0], [])), blob], 384)
+    assert counts == [40, 0, 40] and np.allclose(stacked[:40], back) and np.allclose(stacked[40:], back)
+
+
+def test_scores_match_one_passage_at_a_time():
+    rng = np.random.default_rng(1)
+    question = rng.normal(size=(3, 16)).astype(np.float32)
+    weights = np.array([1.0, 2.0, 0.5], dtype=np.float32)
+    passages = [rng.normal(size=(n, 16)).astype(np.float32) for n in (4, 0, 7, 1)]
+    got = scores(question, weights, np.concatenate(passages), [len(p) for p in passages])
+    for value, passage in zip(got, passages):
+        expected = 0.0 if not len(passage) else float((question @ passage.T).max(1) @ weights / weights.sum())
+        assert value == pytest.approx(expected, abs=1e-5)
+
+
+def test_evidence_says_which_question_words_the_passage_matches():
+    from qa.hashing_embedder import HashingEmbedder
+
+    embedder = HashingEmbedder()
+    question = embedder.encode_query_words("Where do river otters sleep?")
+    text = "Sea otters sleep floating on their backs."
+    passage = embedder.encode([text], None, words=True).words[0]
+    weights = idf_weights(question, {}, 100)
+    found = {m.word: m for m in evidence(question, weights, passage.vectors, passage.spans, text)}
+    assert set(found) == {"river", "otters", "sleep"}
+    assert found["otters"].cosine == pytest.approx(1.0) and found["otters"].matched == "otters"
+    assert found["sleep"].cosine == pytest.approx(1.0)
+    assert found["river"].cosine < 0.9  # no river in the passage
+
+
+def test_rerank_reorders_only_the_first_candidates(river_index):
+    index = river_index
+    plain, late = Searcher(index, "hybrid"), Searcher(index, "hybrid+maxsim")
+    assert late.rerank and not plain.rerank
+    for question in QUESTIONS:
+        before, after = ranked_ids(plain, question), ranked_ids(late, question)
+        head = min(RERANK_CANDIDATES, len(before))
+        assert len(before) > RERANK_CANDIDATES
+        assert sorted(after[:head]) == sorted(before[:head])
+        assert after[head:] == before[head:]
+        scored = [c.score for c in late.rank(question, query_terms(question))]
+        assert scored == sorted(scored, reverse=True)  # scores still fall with rank
+
+
+def test_off_switch_gives_the_first_stage_ranking(built_index_dir, test_embedder, monkeypatch):
+    index = Index(built_index_dir, test_embedder)
+    expected = {q: [(h.citation.document_id, h.citation.start, h.score) for h in Searcher(index, "hybrid").ask(q, 5).passages]
+                for q in QUESTIONS}
+    monkeypatch.setenv("QA_RERANK", "off")
+    client = create_app({"INDEX": str(built_index_dir), "TESTING": True}).test_client()
+    for question in QUESTIONS:
+        body = client.post("/api/ask", json={"question": question}).get_json()
+        got = [(p["citation"]["document_id"], p["citation"]["start"], p["score"]) for p in body["passages"]]
+        assert got == expected[question]
+
+
+def test_passages_without_stored_states_are_not_reranked(river_index):
+    index, question = river_index, QUESTIONS[0]
+    changed = [q for q in QUESTIONS if ranked_ids(Searcher(index, "hybrid+maxsim"), q) != ranked_ids(Searcher(index, "hybrid"), q)]
+    assert changed  # the re-ranking does move passages here
+    with index.store.write(bump=False) as db:
+        db.execute("UPDATE passages SET word_states = NULL")
+    question = changed[0]
+    assert ranked_ids(Searcher(index, "hybrid+maxsim"), question) == ranked_ids(Searcher(index, "hybrid"), question)
