@@ -207,20 +207,17 @@ def with_uploads(port: int, asked: list[dict], texts: list[str]) -> tuple[dict, 
 
 def floor(index_dir: Path, index_type: str, asked: list[dict]) -> dict:
     """One question encode + one FAISS search, in process, each question once."""
-    os.environ["QA_INDEX_TYPE"] = index_type
-    try:
-        index = Index(index_dir)
-        index.embedder.encode_documents(["warm up"])
-        vectors = index.vectors  # load (the server saved the file of this type)
-        assert vectors.kind == index_type, (vectors.kind, index_type)
-        times = []
-        for question in asked:
-            started = time.perf_counter()
-            vectors.search(index.embedder.encode_documents([question["question"]])[0], 50)
-            times.append((time.perf_counter() - started) * 1000)
-        index.close()
-    finally:
-        os.environ.pop("QA_INDEX_TYPE", None)
+    index = Index(index_dir, index_type=index_type)
+    index.embedder.encode_documents(["warm up"])
+    vectors = index.vectors  # load (the server saved the file of this type)
+    if vectors.kind != index_type:
+        raise RuntimeError(f"the floor loaded a {vectors.kind} index, not {index_type}")
+    times = []
+    for question in asked:
+        started = time.perf_counter()
+        vectors.search(index.embedder.encode_documents([question["question"]])[0], 50)
+        times.append((time.perf_counter() - started) * 1000)
+    index.close()
     return summary(times)
 
 
