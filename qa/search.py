@@ -17,7 +17,7 @@ from qa.confidence import Confidence, assess
 from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
-from qa.maxsim import RERANK_CANDIDATES, fuse, idf_weights, scores, stack
+from qa.maxsim import RERANK_CANDIDATES, Match, evidence, fuse, idf_weights, scores, stack, unpack
 from qa.metadata import DEFAULT_COLLECTION
 from qa.schemas import Filter
 from qa.store import ScoringRow
@@ -205,6 +205,20 @@ class Searcher:
             candidate.score = float(low + value * (high - low))
             candidate.late = float(late_score)
         return sorted(head, key=lambda c: -c.score) + ranked[len(head):]
+
+    def evidence(self, question: str, candidate: Candidate) -> list[Match]:
+        """Which of the question's content words the passage matches, and how well (cosine of their
+        token states, with each word's IDF): a signal for abstention. Empty when the passage has no
+        stored states."""
+        packed = self.index.reader.word_states([candidate.row.id]).get(candidate.row.id)
+        question_words = self.index.embedder.encode_query_words(question)
+        if packed is None or not question_words.words:
+            return []
+        frequencies, passages = self.index.reader.document_frequencies([stem(w) for w in question_words.words])
+        vectors, spans = unpack(packed, self.index.dimension)
+        row = candidate.row
+        text = self.index.policy.embedding_text(row, row.text)  # the text the spans point into
+        return evidence(question_words, idf_weights(question_words, frequencies, passages), vectors, spans, text)
 
     def selective(self, terms: list[str], within: np.ndarray | None = None) -> list[str]:
         """The terms BM25 searches: those in at most COMMON_TERM_SHARE of the passages (a word in

@@ -137,3 +137,13 @@ def test_passages_without_stored_states_are_not_reranked(river_index):
         db.execute("UPDATE passages SET word_states = NULL")
     question = changed[0]
     assert ranked_ids(Searcher(index, "hybrid+maxsim"), question) == ranked_ids(Searcher(index, "hybrid"), question)
+
+
+def test_searcher_offers_the_evidence_of_a_candidate(river_index):
+    searcher = Searcher(river_index, "hybrid+maxsim")
+    question = "Where do the herons of the marsh sleep?"
+    top = searcher.rank(question, query_terms(question))[0]
+    found = {m.word: m for m in searcher.evidence(question, top)}
+    assert set(found) == {"herons", "marsh", "sleep"}
+    assert found["herons"].matched.lower() == "herons" and found["herons"].cosine == pytest.approx(1.0)
+    assert all(m.weight > 0 for m in found.values())
