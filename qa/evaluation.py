@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from qa import settings
 from qa.embedding import default_cache_dir, model_name
 from qa.index import Index
 from qa.ingest import ingest
