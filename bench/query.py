@@ -313,6 +313,10 @@ def table(results: list[dict]) -> str:
             lines.append(f"| {r['index']} | {r['type']} | {cell(u['p99_no_uploads_ms'])} | {cell(u['p99_with_uploads_ms'])} | "
                          f"{cell(u['p99_ratio'])} | {u['p50_no_uploads_ms']['median']:g} / {u['p50_with_uploads_ms']['median']:g} | "
                          f"{u['uploads_per_run']['median']:g} | {u['upload_p50_ms']['median']:g} / {u['upload_max_ms']['median']:g} |")
+    lines += ["", "| index | FAISS | start to first answer s | server MB | load average (2 cores) |", "|" + "---|" * 5]
+    for r in results:
+        lines.append(f"| {r['index']} | {r['type']} | {cell(r['start_s'])} | {cell(r['server_rss_mb'])} | "
+                     f"{cell(r['load_average'])} |")
     return "\n".join(lines)
 
 
