@@ -59,7 +59,7 @@ def test_every_passage_keeps_its_word_states_within_int4_error(built_index_dir):
         assert len(fresh.words) > 5
         assert np.array_equal(spans, fresh.spans)  # the same words, at the same places
         cosines = (vectors * fresh.vectors).sum(1)
-        assert cosines.min() > 0.98  # int4 with a scale a word: the direction survives
+        assert cosines.min() > 0.97 and cosines.mean() > 0.985  # int4, a scale a word: the direction survives
 
 
 def test_pack_round_trip_keeps_vectors_and_spans():
@@ -72,7 +72,7 @@ def test_pack_round_trip_keeps_vectors_and_spans():
     assert len(blob) == 4 + 40 * (384 // 2 + 2 + 4)
     back, back_spans = unpack(blob, 384)
     assert np.array_equal(back_spans, spans)
-    assert (back * vectors).sum(1).min() > 0.98  # 4 bits a number, a scale a word
+    assert (back * vectors).sum(1).min() > 0.97  # 4 bits a number, a scale a word
     stacked, counts = stack([blob, pack(WordStates(vectors[:0], spans[:0], [])), blob], 384)
     assert counts == [40, 0, 40] and np.allclose(stacked[:40], back) and np.allclose(stacked[40:], back)
 
