@@ -29,14 +29,14 @@ def count_embedding(monkeypatch):
 
     def counting(index):
         model = embedder(index)
-        original = type(model).encode_passages
+        original = type(model).encode
 
-        def encode_passages(texts, spans, *args):
+        def encode(texts, spans, *args, **options):
             if spans is not None:  # passages being stored, not a question
                 calls.append(len(texts))
-            return original(model, texts, spans, *args)
+            return original(model, texts, spans, *args, **options)
 
-        monkeypatch.setattr(model, "encode_passages", encode_passages)
+        monkeypatch.setattr(model, "encode", encode)
         return model
 
     monkeypatch.setattr(Index, "embedder", property(counting))
