@@ -58,6 +58,16 @@ class Prepared:
     embed_seconds: float = 0.0
 
 
+@dataclass
+class ClusterIngestReport(IngestReport):
+    write_seconds: float = 0.0  # the one writer's time committing (what bounds a cluster ingest at scale)
+    workers: int = 0  # embedding actors the pool could grow to
+
+    @property
+    def writer_passages_per_second(self) -> float:
+        return self.passages / self.write_seconds if self.write_seconds else 0.0
+
+
 class Embedding:
     """A Ray Data actor: reads, chunks and embeds batches of files; the model loads once an actor."""
 
@@ -102,13 +112,16 @@ class Embedding:
 def ingest(index: Index, paths: list[Path], address: str, prune: bool = False, progress: bool = True,
            collection: str = DEFAULT_COLLECTION, tags: list[str] | None = None,
            files_per_batch: int = FILES_PER_BATCH, on_commit: Callable[[IngestReport], None] | None = None
-           ) -> IngestReport:
+           ) -> ClusterIngestReport:
     """As qa.ingest.ingest, the parsing and embedding done on the Ray cluster at `address`.
     `on_commit` is called after each document is stored (progress, and the fault tests' hook)."""
-    report = IngestReport()
+    report = ClusterIngestReport()
     started = time.perf_counter()
     files = source_files([Path(p) for p in paths])
     rechunk = index.chunking_changed
+    if rechunk and not index.store.counts()[0]:  # a new index: recorded now, so a killed first run resumes
+        index.record_chunking()
+        rechunk = False
     existing = index.store.document_hashes(collection)
     unchanged_ids: list[str] = []
 
@@ -153,8 +166,10 @@ def ingest(index: Index, paths: list[Path], address: str, prune: bool = False, p
             if report.first_batch_at is None:
                 start_writing(index, result.vectors.shape[1])
                 report.first_batch_at = time.perf_counter()
+            writing = time.perf_counter()
             change = index.replace_document(document, result.passages, result.vectors, result.sentence_vectors,
                                             result.word_states)
+            report.write_seconds += time.perf_counter() - writing
             report.updated += change.replaced
             report.added += not change.replaced
             report.pages += len(document.pages)

@@ -138,6 +138,7 @@ class ShardedReader:
     def __init__(self, index: Index, shards: list[Any], timeout: float = SHARD_TIMEOUT):
         self.index = index
         self.local = index.reader  # the collection masks (catalog) and the stored rows come from the store
+        self.catalog = self.local.catalog  # documents' collections and metadata, from the store
         self.shards = shards
         self.names = shard_names(index.folder, len(shards))
         self.timeout = timeout
