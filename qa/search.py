@@ -196,8 +196,7 @@ class Searcher:
             return ranked
         frequencies, passages = self.index.reader.document_frequencies([stem(w) for w in question_words.words])
         weights = idf_weights(question_words, frequencies, passages)
-        states, counts = stack([packed[c.row.id] for c in head], self.index.dimension)
-        late = scores(question_words.vectors, weights, states, counts)
+        late = scores(question_words.vectors, weights, stack([packed[c.row.id] for c in head], self.index.dimension))
         first = np.array([c.score for c in head])
         fused = fuse(first, late)
         low, high = first.min(), first.max()
