@@ -99,7 +99,9 @@ def choose_backend(requested: str, model_dir: str) -> str:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("QA_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa")
+    from qa import settings  # QA_CACHE / --cache
+
+    return settings.load().cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa"
 
 
 class Embedder:
