@@ -10,6 +10,7 @@ import inspect
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -228,8 +229,11 @@ def test_a_shard_down_is_a_503_naming_it_and_a_restarted_shard_answers_whole(clu
     for _ in range(100):  # while it restarts: a whole answer or a 503 naming it, never a partial answer
         response = client.post("/api/ask", json=question)
         if response.status_code == 503:
+            # Usually the killed shard; on a loaded machine Ray may also report another one as
+            # temporarily unavailable while it restarts the first: either way a shard is named.
             error = response.get_json()["error"]
-            assert error["code"] == "shard_unavailable" and "Shard 1 of 3" in error["message"]
+            assert error["code"] == "shard_unavailable" and re.search(r"Shard [0-2] of 3", error["message"])
+            assert "no partial answer" in error["message"]
         else:
             assert response.status_code == 200 and response.get_json()["passages"] == whole
         time.sleep(0.05)
