@@ -7,7 +7,6 @@ import os
 import sys
 import textwrap
 import typing
-from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
 
@@ -179,7 +178,7 @@ def ask(question: str, top_k: int, as_json: bool, collection: str, source: str |
         tags: tuple[str, ...], all_tags: bool, types: tuple[str, ...], after: str | None, before: str | None,
         index_dir: str, model: str | None) -> None:
     """Ask one question; print the passages that answer it, with citations."""
-    from qa.service import Service
+    from qa.service import Service, answer_body
 
     given = {"source": source, "document_ids": list(document_ids) or None, "tags": list(tags) or None,
              "tags_match": "all" if all_tags else None, "type": list(types) or None, "after": after, "before": before}
@@ -187,8 +186,7 @@ def ask(question: str, top_k: int, as_json: bool, collection: str, source: str |
     service = Service(settings.resolve({"INDEX": index_dir, "MODEL": model}))
     answer = service.ask(question, top_k, collection=collection, filter=filter or None)
     if as_json:
-        body = {key: value for key, value in asdict(answer).items() if key != "topic"}  # as POST /api/ask
-        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(answer_body(answer), ensure_ascii=False, indent=2))
         return
     if answer.message:
         click.echo(answer.message)

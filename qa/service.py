@@ -101,10 +101,7 @@ class Service:
             turns = store.turns(conversation_id)
         topic = Topic.from_dict(turns[-1].get("topic")) if turns else None
         answer = self.searcher().ask(question, top_k, topic=topic, collection=collection, filter=filter)
-        body = {"question": answer.question, "conversation_id": conversation_id, "confident": answer.confident,
-                "confidence": answer.confidence, "confidence_reasons": answer.confidence_reasons,
-                "passages": [asdict(hit) for hit in answer.passages], "took_ms": answer.took_ms,
-                "collection": answer.collection, "filter_matched": answer.filter_matched, "message": answer.message}
+        body = {"question": answer.question, "conversation_id": conversation_id, **answer_body(answer)}
         store.add_turn(conversation_id, answer.question, {**body, "topic": answer.topic and answer.topic.as_dict()})
         return body
 
@@ -181,3 +178,11 @@ class Service:
 def summary_of(document: dict) -> dict:
     """A document without its text, pages and sections (what a listing shows)."""
     return {key: value for key, value in document.items() if key not in ("text", "pages", "sections")}
+
+
+def answer_body(answer: Answer) -> dict:
+    """An answer as the API gives it (POST /api/ask, less the conversation) and `qa ask --json` prints it."""
+    return {"question": answer.question, "confident": answer.confident, "confidence": answer.confidence,
+            "confidence_reasons": answer.confidence_reasons, "passages": [asdict(hit) for hit in answer.passages],
+            "took_ms": answer.took_ms, "collection": answer.collection, "filter_matched": answer.filter_matched,
+            "message": answer.message}

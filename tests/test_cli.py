@@ -32,8 +32,9 @@ def test_ask_json_is_the_api_shape(runner, seeds_index_dir, client):
     result = runner.invoke(main, ["ask", "--json", "--index", str(seeds_index_dir), question])
     body = json.loads(result.stdout)
     api = client.post("/api/ask", json={"question": question}).get_json()
-    assert set(body) == set(api) - {"conversation_id"} == {"question", "confident", "confidence",
-                                                         "confidence_reasons", "passages", "took_ms"}
+    assert set(body) == set(api) - {"conversation_id"} == {
+        "question", "confident", "confidence", "confidence_reasons", "passages", "took_ms", "collection",
+        "filter_matched", "message"}
     assert body["passages"] == api["passages"]
     assert "Kaja Kallas" in body["passages"][0]["text"]
 
