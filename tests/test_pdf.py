@@ -139,6 +139,22 @@ def test_title_is_the_metadata_title_when_meaningful_else_the_heading(metadata, 
     assert reader.read(pdfs.report_pdf(metadata), "r.pdf").title == title
 
 
+def test_a_title_set_on_two_lines_is_whole_and_the_smaller_byline_is_not_the_title():
+    pdf = pdfs.new_pdf()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=9)
+    pdf.text(pdfs.LEFT, 40, "Journal of Harbour Studies 12 (2024) 1-20")
+    pdf.set_font("Helvetica", "B", size=20)
+    pdfs.lines_at(pdf, pdfs.LEFT, 120, ["Tidal Patterns of the Northern Shore:", "A Survey of Ten Harbours"],
+                  leading=24)
+    pdf.set_font("Helvetica", size=13)
+    pdf.text(pdfs.LEFT, 190, "BY Ada Brightwater and Tom Pilot")
+    pdf.set_font("Helvetica", size=11)
+    pdfs.lines_at(pdf, pdfs.LEFT, 230, pdfs.wrap(pdf, pdfs.filler(1, 6), pdfs.WIDTH - 2 * pdfs.LEFT))
+    title = reader.read(bytes(pdf.output()), "t.pdf").title
+    assert title == "Tidal Patterns of the Northern Shore: A Survey of Ten Harbours"
+
+
 @pytest.mark.parametrize("data, reason", [
     (pdfs.encrypted_pdf, "encrypted (password-protected)"),
     (lambda: pdfs.report_pdf()[: len(pdfs.report_pdf()) * 2 // 3], "truncated"),

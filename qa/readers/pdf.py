@@ -48,6 +48,7 @@ OCR_SECONDS = 240  # Tesseract's time budget per file; pages past it are reporte
 PARSE_SECONDS = 60  # the child's time limit: this, plus SECONDS_PER_PAGE, at most MAX_PARSE_SECONDS
 SECONDS_PER_PAGE = 0.5
 MAX_PARSE_SECONDS = 600
+TITLE_LINES = 3  # a title runs on for at most this many lines
 BAND = 0.1  # share of the page height at the top and bottom where running headers and footers stand
 
 LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
@@ -444,11 +445,27 @@ def keep_hyphen(before: str, after: str, vocabulary: set[str]) -> bool:
 
 
 def choose_title(metadata: str, lines: list[Line]) -> str | None:
-    """The metadata Title when it means something, else page 1's first heading, else None (first line)."""
+    """The metadata Title when it means something, else page 1's title lines, else None (first line).
+
+    Page 1's title is its largest print (a byline or a journal's name is set smaller) with the lines
+    of the same size right under it, up to TITLE_LINES: a title set on two lines ("LOGIC-LM:
+    Empowering Large Language Models with" / "Symbolic Solvers for ...") is kept whole. A page of
+    text in one size has no title.
+    """
     metadata = " ".join(CONTROL_CHARS.sub("", metadata).split())
     if sum(ch.isalpha() for ch in metadata) >= 3 and not MEANINGLESS_TITLE.search(metadata.strip().casefold()):
         return metadata
+    lines = [line for line in lines if line.cells[0].upright and sum(map(str.isalpha, line.text)) >= 3]
     if not lines:
         return None
-    body = median(line.size for line in lines)
-    return next((line.text for line in lines if line.size >= 1.2 * body and len(line.text) >= 3), None)
+    sizes = [min(cell.size for cell in line.cells) for line in lines]  # a drop cap does not make a title
+    top = max(sizes)
+    if len(lines) >= 8 and top < 1.2 * median(sizes):
+        return None
+    first = next(i for i, size in enumerate(sizes) if size >= 0.9 * top)
+    title = [lines[first]]
+    for line, size in zip(lines[first + 1 : first + TITLE_LINES], sizes[first + 1 : first + TITLE_LINES]):
+        if abs(size - sizes[first]) > 0.1 * top or not -top / 2 <= line.y0 - title[-1].y1 <= top:
+            break
+        title.append(line)
+    return " ".join(line.text for line in title)
