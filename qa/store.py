@@ -334,6 +334,11 @@ class Store(Database):
                 in self.db.execute("SELECT origin, source, hash, file_hash FROM documents WHERE collection = ?",
                                    (collection,))}
 
+    def set_file_hash(self, document_id: str, file_hash: str) -> None:
+        """Record that the document's text is what these bytes read as (the content is unchanged)."""
+        with self.write(bump=False) as db:
+            db.execute("UPDATE documents SET file_hash = ? WHERE id = ?", (file_hash, document_id))
+
     def documents_from(self, origin: str, collection: str = "default") -> list[tuple[str, str]]:
         """(id, source) of the documents of a collection ingested from the folder `origin`."""
         return self.db.execute("SELECT id, source FROM documents WHERE origin = ? AND collection = ?",

@@ -185,3 +185,22 @@ def test_killed_ingest_leaves_a_loadable_index(index_dir, tmp_path):
     # Running it again finishes the job without redoing what landed.
     report = ingest(index, [corpus], progress=False)
     assert report.unchanged == len(documents) - 2 and report.added == 10 - report.unchanged
+
+
+def test_a_new_reader_version_reads_unchanged_files_again(index_dir, tmp_path, monkeypatch):
+    """Unchanged bytes are skipped without parsing, unless the readers changed since: then the file is
+    read again, and a document whose text came out the same is not embedded again."""
+    from qa import readers
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.txt").write_text("The tide tables for the northern harbour are printed every spring.")
+    index = Index(index_dir)
+    assert ingest(index, [corpus], progress=False).added == 1
+    assert ingest(index, [corpus], progress=False).unchanged == 1
+    read = []
+    monkeypatch.setattr("qa.ingest.read_document", lambda *args: read.append(args) or readers.read_document(*args))
+    monkeypatch.setattr(readers, "READERS_VERSION", readers.READERS_VERSION + 1)
+    report = ingest(index, [corpus], progress=False)
+    assert len(read) == 1 and report.unchanged == 1 and report.updated == 0
+    assert ingest(index, [corpus], progress=False).unchanged == 1 and len(read) == 1  # remembered: not read a third time

@@ -65,8 +65,14 @@ def parse_bytes(data: bytes, suffix_or_name: str, source: str, origin: str = "")
     return document
 
 
+# Bumped when a reader changes what it makes of the same bytes: the next ingest then reads every
+# file again (and embeds only those whose text changed), instead of keeping the old reading.
+READERS_VERSION = 2
+
+
 def file_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    """The file's SHA-256, tagged with the readers' version that read it."""
+    return f"{hashlib.sha256(data).hexdigest()}/{READERS_VERSION}"
 
 
 def read_document(path: Path, source: str | None = None, origin: str = "") -> Document:
