@@ -16,7 +16,7 @@ from qa.ingest import add_documents
 from qa.metadata import DEFAULT_COLLECTION, check_collection
 from qa.schemas import Filter
 from qa.search import Answer, Searcher, clean_question
-from qa.store import ConversationStore
+from qa.history import ConversationStore
 
 CONVERSATIONS = "conversations.sqlite3"  # beside the index's qa.sqlite3
 

@@ -5,7 +5,7 @@ import sqlite3
 import time
 
 from qa.app import create_app
-from qa.store import ConversationStore
+from qa.history import ConversationStore
 
 DAY = 86400
 

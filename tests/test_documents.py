@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from qa.chunking import split_passages
-from qa.documents import clean_text, decode, furniture_blocks, make_document
+from qa.documents import clean_text, decode, furniture_blocks
 from qa.readers import iter_files, parse_bytes, read_document
 from qa.errors import UnsupportedFile
 from tests.conftest import SEEDS

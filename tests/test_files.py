@@ -3,7 +3,6 @@ to the store's generation, and a folder that cannot be written."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import pytest
 
 from qa.app import create_app
 from qa.files import write_atomically, writer_lock
-from qa.index import DATABASE, Index
+from qa.index import Index
 from qa.ingest import ingest
 from qa.terms import stem
 from tests.conftest import API_TOKEN

@@ -53,7 +53,7 @@ class Replica:
 def deploy(config: dict, address: str, replicas: int = 2, host: str = "127.0.0.1", port: int = 8000,
            shards: int = 0) -> str:
     """Start Serve and the qa application (and its shards); the URL it answers on."""
-    ray = connect(address)
+    connect(address)  # joins (or starts) the cluster Serve runs on
     from ray import serve
 
     if shards:

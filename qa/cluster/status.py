@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.cluster.connect import CALL_TIMEOUT, NAMESPACE, connect
+from qa.cluster.connect import NAMESPACE, connect
 from qa.folder import DATABASE
 
 STATUS_TIMEOUT = 10.0  # seconds a shard has to report
