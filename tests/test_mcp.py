@@ -49,8 +49,8 @@ async def exercise(client: Client) -> dict:
     result = found.structured_content
     assert json.loads(found.content[0].text) == result  # the same result as text, for clients without structure
     assert isinstance(result["confident"], bool) and 1 <= len(result["passages"]) <= 3
-    first = result["passages"][0]
-    assert "$500 billion" in first["text"]
+    # The hashing test embedder ranks roughly; the answer must be among the passages, and is cited.
+    first = next(passage for passage in result["passages"] if "$500 billion" in passage["text"])
     citation = first["citation"]
     assert citation["source"] == "002_aadcb0dba0a30b9a.txt" and citation["title"]
     assert citation["page"] is None and citation["pages"] is None  # a text file has no pages
@@ -179,18 +179,21 @@ def service(built_index_dir):
     ("search", {"question": "ok", "filter": {"tag": ["x"]}}, "filter.tag: Extra inputs are not permitted."),
     ("search", {"question": "ok", "filter": {"after": "2024-02-30"}}, "filter.after: Input should be a valid date"),
     ("get_document", {"document_id": "nope"}, "No document has the id 'nope'."),
-    ("get_document", {"document_id": "0c4aa0e5978c1141", "start": 50, "end": 10},
+    ("get_document", {"document_id": "SEED_002", "start": 50, "end": 10},
      "start and end must satisfy 0 <= start <= end <= 7662 (the document's length); got start=50, end=10."),
     ("list_documents", {"collection": "finance"}, "No collection is named 'finance'"),
 ])
 def test_errors_are_tool_errors_with_the_api_messages(service, tool, arguments, message):
+    if arguments.get("document_id") == "SEED_002":  # ids depend on the folder ingested: look it up
+        seed = next(d["id"] for d in service.documents() if d["source"] == "002_aadcb0dba0a30b9a.txt")
+        arguments = {**arguments, "document_id": seed}
     is_error, text, _ = call(service, tool, arguments)
     assert is_error and message in text
 
 
 def test_the_default_collection_is_accepted(service):
     is_error, _, result = call(service, "search", {"question": QUESTION, "collection": "default", "filter": {}})
-    assert not is_error and "$500 billion" in result["passages"][0]["text"]
+    assert not is_error and any("$500 billion" in passage["text"] for passage in result["passages"])
 
 
 def test_a_long_document_comes_back_in_bounded_pieces(tmp_path):
