@@ -114,7 +114,7 @@ def ask_all(searcher: Searcher, questions: list[Question], top_k: int, batch: in
             yield searcher.ask(question.question, top_k)
 
 
-def evaluate(index: Index, questions: list[Question], retriever: str = "hybrid", top_k: int = 10,
+def evaluate(index: Index, questions: list[Question], retriever: str = "hybrid+maxsim", top_k: int = 10,
              set_name: str = "") -> EvalResult:
     searcher = Searcher(index, retriever=retriever)
     started = time.perf_counter()

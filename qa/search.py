@@ -104,9 +104,10 @@ class Candidate:
 
 
 class Searcher:
-    def __init__(self, index: Index, retriever: str = "hybrid", rerank: bool | None = None):
-        """`retriever` is one of VARIANTS ("hybrid", "hybrid+maxsim", ...); `rerank`, when given,
-        turns the MaxSim re-ranking on or off whatever the retriever's name says (setting RERANK)."""
+    def __init__(self, index: Index, retriever: str = "hybrid+maxsim", rerank: bool | None = None):
+        """`retriever` is one of VARIANTS ("hybrid", "hybrid+maxsim", ...); the default is what the
+        service runs. `rerank`, when given, turns the MaxSim re-ranking on or off whatever the
+        retriever's name says (setting RERANK)."""
         if retriever not in VARIANTS:
             raise ValueError(f"retriever must be one of {', '.join(VARIANTS)}")
         self.index = index
