@@ -8,6 +8,11 @@ the baseline measured in the same run: the same passage texts through
 SentenceTransformer.encode(batch_size=64) in fp32. qa also stores a vector for every sentence of
 each passage (pooled from the same pass's token states, so no extra model work); the last columns
 time qa's embedding backend alone on exactly the baseline's passages.
+
+    .venv/bin/python bench/ingest.py --word-states [--runs 5]
+
+The cost of the MaxSim re-rank's token states (issue 15): `qa ingest` of cmu-s08 with the states
+computed and stored (the default) and without, alternated run by run; medians and spread of passages/s.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
 
 from qa.readers import read_paths  # noqa: E402
 from qa.embedding import bundled_model_path  # noqa: E402
@@ -57,11 +64,54 @@ def measure(corpus: Path, baseline_model) -> dict:
     }
 
 
+def ingest_rate(corpus: Path, words: bool) -> float:
+    """Passages/s of one `qa ingest` into a fresh index; `words=False` skips the token states."""
+    from qa.embedding import Embedder
+    from qa.maxsim import WordStates
+
+    original = Embedder.encode
+
+    def encode(self, texts, spans=None, batch_size=None, words=False):  # the same pass, no states taken
+        encoded = original(self, texts, spans, words=False)
+        empty = WordStates(np.zeros((0, encoded.vectors.shape[1]), np.float32), np.zeros((0, 2), np.int32), [])
+        encoded.words = [empty] * len(texts)
+        return encoded
+
+    with tempfile.TemporaryDirectory() as folder:
+        index = Index(folder, create=True)
+        index.embedder.encode_documents(["warm up"])  # model load is not ingest work
+        if not words:
+            Embedder.encode = encode
+        try:
+            report = ingest(index, [corpus], progress=False)
+        finally:
+            Embedder.encode = original
+    return report.passages / report.seconds
+
+
+def word_states_cost(corpus: Path, runs: int) -> dict:
+    rates: dict[str, list[float]] = {"with": [], "without": []}
+    for run in range(runs):
+        for name in (("with", "without") if run % 2 == 0 else ("without", "with")):
+            rates[name].append(ingest_rate(corpus, name == "with"))
+    figures = {name: {"median": round(float(np.median(r)), 1), "min": round(min(r), 1), "max": round(max(r), 1)}
+               for name, r in rates.items()}
+    ratios = [w / o for w, o in zip(rates["with"], rates["without"])]
+    return {"corpus": str(corpus.resolve().relative_to(ROOT)), "runs": runs, "passages_per_s": figures,
+            "ratio_with_to_without": {"median": round(float(np.median(ratios)), 3),
+                                      "min": round(min(ratios), 3), "max": round(max(ratios), 3)}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--corpus", type=Path, action="append")
+    parser.add_argument("--word-states", action="store_true", help="with vs without the re-rank's token states")
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    if args.word_states:
+        print(json.dumps(word_states_cost((args.corpus or CORPORA)[0], args.runs)))
+        return
     import torch
     from sentence_transformers import SentenceTransformer
 
