@@ -187,6 +187,37 @@ def check_answers_unique(folder: Path) -> int:
     return checked
 
 
+def run_ingest(folder: Path, *options: str) -> str:
+    """The real `qa ingest` of the corpus (an interrupted run resumes: unchanged files are skipped)."""
+    ingest = subprocess.run([sys.executable, "-m", "qa.cli", "ingest", str(folder / "corpus"),
+                             "--index", str(folder / "index"), "--quiet", *options], cwd=ROOT, capture_output=True,
+                            text=True)
+    print(ingest.stdout + ingest.stderr, flush=True)
+    if ingest.returncode:
+        raise SystemExit(f"qa ingest failed: {ingest.stderr[-2000:]}")
+    return ingest.stdout
+
+
+def drop_duplicate_digests(folder: Path) -> int:
+    """Delete the digest files holding a passage another document holds too (a kept document, else
+    the first digest, keeps it); never a kept document. Returns how many went."""
+    db = sqlite3.connect(f"file:{folder / 'index' / 'qa.sqlite3'}?mode=ro", uri=True)
+    rows = db.execute("SELECT p.text, d.source FROM passages p JOIN documents d ON d.id = p.document_id "
+                      "WHERE p.text IN (SELECT text FROM passages GROUP BY text HAVING COUNT(*) > 1) "
+                      "ORDER BY p.text, d.source").fetchall()
+    db.close()
+    holders: dict[str, list[str]] = {}
+    for text, source in rows:
+        holders.setdefault(text, []).append(source)
+    doomed = set()
+    for sources in holders.values():  # a kept document keeps its passage, else the first digest
+        keeper = min(sources, key=lambda source: (source.startswith("digests/"), source))
+        doomed.update(source for source in sources if source != keeper and source.startswith("digests/"))
+    for source in doomed:
+        (folder / "corpus" / source).unlink(missing_ok=True)
+    return len(doomed)
+
+
 def check_passages_distinct(index: Path) -> tuple[int, int]:
     db = sqlite3.connect(f"file:{index / 'qa.sqlite3'}?mode=ro", uri=True)
     total, distinct = db.execute("SELECT COUNT(*), COUNT(DISTINCT text) FROM passages").fetchone()
@@ -212,14 +243,14 @@ def build(folder: Path, passages: int = 100_000, seed: int = SEED) -> dict:
     print(f"corpus: {json.dumps(facts)}", flush=True)
     facts["answer_sentences_checked"] = check_answers_unique(folder)
     # The real path users take; an interrupted run resumes (unchanged files are skipped).
-    ingest = subprocess.run([sys.executable, "-m", "qa.cli", "ingest", str(folder / "corpus"),
-                             "--index", str(folder / "index"), "--quiet"], cwd=ROOT, capture_output=True, text=True)
-    out, err = ingest.stdout, ingest.stderr
-    print(out + err, flush=True)
-    if ingest.returncode:
-        raise SystemExit(f"qa ingest failed: {err[-2000:]}")
-    facts["passages"], _ = check_passages_distinct(folder / "index")
+    out = run_ingest(folder)
     facts["ingest"] = out.strip().splitlines()[-1]
+    # A "sentence" of a PDF can be longer than a passage (a config dump with no full stop), and
+    # two digests drawing it then hold the same passage: such digests go, all but the first.
+    facts["digests_dropped"] = drop_duplicate_digests(folder)
+    if facts["digests_dropped"]:
+        run_ingest(folder, "--prune")
+    facts["passages"], _ = check_passages_distinct(folder / "index")
     facts["build_seconds"] = round(time.perf_counter() - started)
     manifest.write_text(json.dumps(facts, indent=2))
     return facts
