@@ -223,16 +223,17 @@ def restarted_pid(ray, shard, seconds: float = 120) -> int:
             time.sleep(1)
 
 
-@pytest.mark.xfail(strict=False, reason="open finding: passes when tests/test_cluster.py runs alone (10/10 in a CI "
-                   "clone), failed twice inside the full suite on this 2-core machine; reported, not hidden")
-def test_a_shard_down_is_a_503_naming_it_and_a_restarted_shard_answers_whole(cluster, eval_index):
+def test_a_shard_down_is_a_503_naming_it_and_a_restarted_shard_answers_whole(cluster, eval_index, tmp_path):
     import ray
 
     from qa.app import create_app
     from qa.cluster.shards import attach, start_shards
 
-    app = create_app({"INDEX": str(eval_index), "MODEL": HASHING_MODEL, "TESTING": True})
-    shards = start_shards(eval_index, 3, cluster.address)
+    # Shards of their own (names follow the folder): reusing the equality test's actors, whose handles
+    # that test has dropped, left Ray unable to restart one ("all references to the actor were removed").
+    folder = shutil.copytree(eval_index, tmp_path / "index")
+    app = create_app({"INDEX": str(folder), "MODEL": HASHING_MODEL, "TESTING": True})
+    shards = start_shards(folder, 3, cluster.address)
     attach(app.extensions["qa"].index, shards)
     client = app.test_client()
     question = {"question": "Who designed the illumination systems that Tesla Electric Light installed?"}
