@@ -32,13 +32,13 @@ DOCUMENT_WEIGHT = 0.2  # + this share of the best fused score in the same docume
 TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's topic document
 COMMON_TERM_SHARE = 0.15  # BM25 skips terms found in more than this share of passages
 RETRIEVERS = ("hybrid", "dense", "bm25")
+RERANKERS = ("maxsim",)  # a retriever may be followed by one: "hybrid+maxsim" (qa/maxsim.py)
+VARIANTS = tuple(f"{r}{'+' + late if late else ''}" for r in RETRIEVERS for late in ("", *RERANKERS))
 
 # numpy's OpenBLAS to one thread: a question's matrix products are small, and OpenBLAS's idle
 # threads spin after each one, taking the cores FAISS and the model need. Measured at 100k
-# passages: a question 59 ms -> 22 ms at p50 (bench/README.md). Other BLAS (torch's MKL) untouched.
+# passages: a question 59 ms -> 25 ms at p50 (bench/README.md). Other BLAS (torch's MKL) untouched.
 ThreadpoolController().select(internal_api="openblas").limit(limits=1)
-RERANKERS = ("maxsim",)  # a retriever may be followed by one: "hybrid+maxsim" (qa/maxsim.py)
-VARIANTS = tuple(f"{r}{'+' + late if late else ''}" for r in RETRIEVERS for late in ("", *RERANKERS))
 
 
 @dataclass
