@@ -3,8 +3,9 @@ every `interval` seconds, and once more when the process exits.
 
 A write marks a change (`changed`) and returns; the thread wakes, waits out what is left of the
 interval since the last save, and saves. Changes made meanwhile are saved together (debounced).
-`flush` saves now, in the caller's thread (after an ingest, on close); savers with a change still
-pending are flushed at exit. The thread ends when nothing is pending, so an idle saver holds no
+`flush` saves now, in the caller's thread (after an ingest, on close); at exit every saver is
+flushed, which also waits for a save the thread has under way (a daemon thread is cut off mid-save
+when the interpreter ends). The thread ends when nothing is pending, so an idle saver holds no
 thread and does not keep its owner alive.
 
 Example: interval 30 s, writes at 0 s, 1 s and 2 s -> one save at 0 s (the first), one at 30 s
@@ -80,5 +81,4 @@ class Saver:
 @atexit.register
 def _flush_all() -> None:
     for saver in list(_savers):
-        if saver.pending:
-            saver.flush()
+        saver.flush()  # waits for a save in progress, then saves what is pending
