@@ -60,7 +60,7 @@ class HashingEmbedder:
         return encoded.vectors, encoded.sentence_vectors
 
     def encode(self, texts: list[str], spans: list[list[tuple[int, int]]] | None, batch_size: int = 16,
-               words: bool = False) -> Encoded:
+               words: bool = False, upload: bool = False) -> Encoded:
         """As Embedder.encode; a content word's state is its own hashed vector (it matches itself only)."""
         pooled = [] if spans is None else [
             self.encode_documents([text[start:end] for start, end in text_spans]).reshape(-1, DIMENSION)

@@ -194,16 +194,17 @@ def add_documents(index: Index, documents: list[Document]) -> IngestReport:
     report = IngestReport()
     started = time.perf_counter()
     with tqdm(total=len(documents), disable=True) as bar:
-        _store_batch(index, documents, report, bar)
+        _store_batch(index, documents, report, bar, upload=True)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def prepare(documents: list[Document], policy: ChunkingPolicy, embedder: Embedder
+def prepare(documents: list[Document], policy: ChunkingPolicy, embedder: Embedder, upload: bool = False
             ) -> tuple[list[list[Passage]], np.ndarray, list[np.ndarray], float, list[bytes]]:
     """Chunk and embed documents together: (passages of each, their vectors in order, sentence
     vectors, seconds spent embedding, packed content-word states for re-ranking, qa/maxsim.py).
-    A cluster worker runs the same (qa/cluster/ingest.py)."""
+    A cluster worker runs the same (qa/cluster/ingest.py). `upload`: into a running service, so
+    encoded off the questions' way (Embedder.encode)."""
     chunks = [policy.chunk(document, embedder) for document in documents]
     texts, spans = [], []
     for document, passages in zip(documents, chunks):
@@ -213,12 +214,13 @@ def prepare(documents: list[Document], policy: ChunkingPolicy, embedder: Embedde
             texts.append(text)
             spans.append([(start + shift, end + shift) for start, end in passage.sentences])
     started = time.perf_counter()
-    encoded = embedder.encode(texts, spans, words=True)
+    encoded = embedder.encode(texts, spans, words=True, upload=upload)
     seconds = time.perf_counter() - started
     return chunks, encoded.vectors, encoded.sentence_vectors, seconds, [pack(states) for states in encoded.words]
 
 
-def _store_batch(index: Index, documents: list[Document], report: IngestReport, bar: tqdm) -> None:
+def _store_batch(index: Index, documents: list[Document], report: IngestReport, bar: tqdm,
+                 upload: bool = False) -> None:
     """Chunk and embed several documents together (bigger batches run faster), then store each.
 
     The model reads each passage once; each sentence also gets a vector, pooled from that pass: a
@@ -228,7 +230,7 @@ def _store_batch(index: Index, documents: list[Document], report: IngestReport, 
         if index.store.counts()[0]:  # load FAISS and BM25 first, so they follow each write rather than being rebuilt
             index.refresh()
         report.first_batch_at = time.perf_counter()
-    chunks, vectors, sentence_vectors, seconds, word_states = prepare(documents, index.policy, index.embedder)
+    chunks, vectors, sentence_vectors, seconds, word_states = prepare(documents, index.policy, index.embedder, upload)
     report.embed_seconds += seconds
     offset = 0
     for document, passages in zip(documents, chunks):

@@ -46,3 +46,18 @@ def test_torch_and_the_default_backend_pool_the_same_sentence_vectors():
         fast.encode_passages([TEXT], spans), reference.encode_passages([TEXT], spans)
     assert float(fast_passage[0] @ ref_passage[0]) > 0.999
     assert np.all(np.sum(fast_sentences * ref_sentences, axis=1) > 0.995)
+
+
+def test_an_upload_is_encoded_as_an_ingest_is_off_the_questions_runtime():
+    """A service encodes uploads on a runtime of its own (so questions don't queue behind them):
+    the vectors, sentence vectors and word states must be those of an ingest."""
+    embedder = load_embedder()
+    spans = [spans_of(TEXT, SENTENCES)]
+    ingest = embedder.encode([TEXT], spans, words=True)
+    upload = embedder.encode([TEXT], spans, words=True, upload=True)
+    if embedder.backend != "torch":
+        assert embedder._run_upload is not None and embedder._run_upload is not embedder._run_batch
+    assert float(ingest.vectors[0] @ upload.vectors[0]) > 0.99999
+    assert np.allclose(ingest.sentence_vectors[0], upload.sentence_vectors[0], atol=1e-4)
+    assert ingest.words[0].words == upload.words[0].words
+    assert np.allclose(ingest.words[0].vectors, upload.words[0].vectors, atol=1e-4)
