@@ -148,10 +148,38 @@ def bench_serve(count: int) -> dict:
         wait_until_up(url)
         figures["Ray Serve, 2 replicas"] = latencies(url, questions, count)
         undeploy()
+        figures["Ray Serve floor: 2 replicas returning a constant"] = serve_floor(url, count)
     finally:
         stop_cluster(cluster)
     shutil.rmtree(work, ignore_errors=True)
     return figures
+
+
+def serve_floor(url: str, count: int) -> dict:
+    """What Ray Serve itself costs here: the same proxy (the one `deploy` started) and replicas of the
+    same size, running a deployment that returns a constant (no Flask, no a2wsgi, no index)."""
+    import requests
+    from ray import serve
+
+    from qa.cluster.serve import REPLICA_CPUS
+
+    @serve.deployment(num_replicas=2, ray_actor_options={"num_cpus": REPLICA_CPUS})
+    class Constant:
+        async def __call__(self, request):
+            return {"ok": True}
+
+    serve.run(Constant.bind(), name="constant", route_prefix="/")
+    session = requests.Session()
+    for _ in range(20):
+        session.get(url + "/", timeout=60)
+    took = []
+    for _ in range(count):
+        began = time.perf_counter()
+        assert session.get(url + "/", timeout=60).status_code == 200
+        took.append((time.perf_counter() - began) * 1000)
+    serve.delete("constant")
+    took.sort()
+    return {"p50_ms": round(statistics.median(took), 2), "p99_ms": round(took[int(0.99 * (len(took) - 1))], 2)}
 
 
 def wait_until_up(url: str, seconds: float = 300) -> None:
