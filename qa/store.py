@@ -85,8 +85,6 @@ MIGRATION_COLUMNS = {
                   "collection TEXT NOT NULL DEFAULT 'default'", "tags TEXT NOT NULL DEFAULT '[]'", "date TEXT"],
     "passages": ["page_first INTEGER", "page_last INTEGER", "word_states BLOB"],
 }
-MMAP_BYTES = 1 << 31  # how much of the file reads map (Database.db)
-
 # A longer line than this on one page box is not expected; it bounds the box lookup's index scan.
 MAX_BOX_CHARS = 5000
 
@@ -185,10 +183,6 @@ class Database:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash
             connection.execute("PRAGMA foreign_keys=ON")  # per connection: deletes cascade
-            # Reads map the file instead of copying pages through read(): a question reads ~100
-            # scattered rows (their vectors and token states), 2.9 -> 1.9 ms at 100k passages.
-            # SQLite caps the map at its build's limit (2 GiB for Python's); the rest is read().
-            connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self._local.connection = connection
         return connection
 
