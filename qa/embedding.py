@@ -158,7 +158,8 @@ class Embedder:
         self._inputs = inputs
         # Uploads into a running service get a runtime of their own with one core fewer: on the
         # shared one, with every core, questions asked during an upload waited for it (p99 of
-        # /api/ask under an upload a second: 1.4-1.5x the quiet p99; with this, 1.05-1.3x).
+        # /api/ask at 100k under an upload a second: 1.66x / 1.72x the quiet p99 (flat / IVF);
+        # with this, 1.40x / 1.27x, bench/query.py).
         self._load_upload_runner = functools.partial(load, onnx_path, max(1, cpu_threads() - 1), upload=True)
         self._run_upload = None
         self._upload_runner_lock = threading.Lock()

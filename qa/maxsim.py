@@ -126,7 +126,8 @@ def stack(blobs: list[bytes], dimension: int) -> Stacked:
 def similarities(question: np.ndarray, stacked: Stacked) -> np.ndarray:
     """Cosines (stacked words x question words): (c - 8) s . q = s (c . q - 8 sum(q)), the even and
     the odd dimensions' codes multiplied separately. Decoded BLOCK words at a time, so the float
-    copies stay in the CPU's cache (decoding all 2,000 words of 30 passages at once was 4x slower)."""
+    copies stay in the CPU's cache (decoding all ~2,000 words of 30 passages at once: 1.0 ms a
+    question instead of 0.76 at 100k passages, bench/README.md)."""
     even = np.ascontiguousarray(question[:, 0::2].T)
     odd = np.ascontiguousarray(question[:, 1::2].T)
     result = np.empty((len(stacked.nibbles), len(question)), dtype=np.float32)
