@@ -11,6 +11,9 @@ import blingfire
 
 from qa.documents import Document
 
+HEADING_TOKENS = 16  # a heading line is at most this long
+SENTENCE_ENDS = (".", "!", "?", ";", ",", '"', "\u201d")
+
 # Counts word pieces for each text, without the model's special tokens.
 TokenCounter = Callable[[list[str]], list[int]]
 
@@ -98,6 +101,7 @@ def split_passages(
     max_tokens: int = 254,
     overlap_tokens: int = 48,
     min_tokens: int = 32,
+    headings_lead: bool = False,
 ) -> list[Passage]:
     """Pack whole sentences into passages of at most `target_tokens` (never over `max_tokens`).
 
@@ -108,7 +112,9 @@ def split_passages(
 
     Passages shorter than `min_tokens` are not closed at a paragraph break: a title or heading line
     joins the paragraph after it rather than standing alone (a passage "Super Bowl 50" matches
-    every question naming the title and answers none).
+    every question naming the title and answers none). With `headings_lead`, heading lines left at
+    the end of a full passage move to the next one, which they introduce: a table's column header
+    ("Geographic Market Name | Code") or a section title belongs with the rows or text below it.
 
     Example (target 10): sentences of 4, 5, 3 and 6 tokens in one paragraph -> [s1 s2], [s2 s3],
     [s3 s4]. If s3 opens a new paragraph instead -> [s1 s2], [s3 s4].
@@ -124,6 +130,13 @@ def split_passages(
         else:
             full = size + unit.tokens > budget
         if current and full:
+            lead = trailing_headings(document.text, current, overlap_tokens) if headings_lead else []
+            if lead and unit.opens_paragraph and sum(h.tokens for h in lead) + unit.tokens <= budget:
+                groups.append(current[: len(current) - len(lead)])
+                current, size = lead, sum(h.tokens for h in lead)
+                current.append(unit)
+                size += unit.tokens
+                continue
             groups.append(current)
             last = current[-1]
             keep = (not unit.opens_paragraph and len(current) > 1 and last.tokens <= overlap_tokens
@@ -138,6 +151,22 @@ def split_passages(
                 [(unit.start, unit.end) for unit in group])
         for index, group in enumerate(groups)
     ]
+
+
+def trailing_headings(text: str, units: list[Span], most_tokens: int) -> list[Span]:
+    """The heading lines that end `units` (at most `most_tokens` of them), or [] when nothing else
+    would stay behind. A heading line is a paragraph of one short line that does not end a sentence."""
+    lead: list[Span] = []
+    tokens = 0
+    for unit in reversed(units):
+        line = text[unit.start : unit.end]
+        heading = (unit.opens_paragraph and unit.paragraph_tokens == unit.tokens and unit.tokens <= HEADING_TOKENS
+                   and not line.endswith(SENTENCE_ENDS))
+        if not heading or tokens + unit.tokens > most_tokens:
+            break
+        lead.insert(0, unit)
+        tokens += unit.tokens
+    return lead if len(lead) < len(units) else []
 
 
 def sentence_units(text: str, count_tokens: TokenCounter, max_tokens: int) -> list[Span]:

@@ -14,7 +14,8 @@ from qa.chunking import Passage, TokenCounter, split_passages
 from qa.documents import Document
 
 CHUNKING = {"target_tokens": 198, "overlap_tokens": 48, "min_tokens": 32,
-            "title_in_embedding": True, "sentence_vectors": "pooled", "word_states": "int4"}
+            "title_in_embedding": True, "sentence_vectors": "pooled", "word_states": "int4",
+            "headings_lead": True}
 
 
 class Tokenizer(Protocol):
@@ -52,4 +53,5 @@ class ChunkingPolicy:
             max_tokens=max(16, tokenizer.max_tokens - reserved),
             overlap_tokens=self.settings["overlap_tokens"],
             min_tokens=self.settings["min_tokens"],
+            headings_lead=self.settings.get("headings_lead", False),  # absent from older indexes' records
         )

@@ -103,3 +103,28 @@ def test_a_title_or_heading_never_stands_alone_as_a_passage():
                               max_tokens=60, overlap_tokens=0)
     assert passages[0].text.startswith("Super Bowl 50\n\nSentence number 0")
     assert all(len(p.text.split()) > 3 for p in passages)  # "Early years" is not a passage either
+
+
+def test_heading_lines_that_end_a_full_passage_open_the_next_one():
+    """A table's column header and the name over its rows belong with the rows below them: when the
+    rows do not fit, the headings move on with them rather than ending the passage before."""
+    prose = " ".join(f"Markets are grouped by state in sentence {i}." for i in range(3))
+    rows = "\n".join(f"{i}. | Town {i} | AR0{i}" for i in range(1, 6))
+    text = f"Regions\n\n{prose}\n\nGeographic Market Name | Code\n\nArkansas (AR)\n\n{rows}"
+    document = make_document(text, "markets.txt")
+
+    def split(headings_lead: bool) -> list:
+        return split_passages(document, whitespace_tokens, target_tokens=45, max_tokens=60, overlap_tokens=8,
+                              min_tokens=4, headings_lead=headings_lead)
+
+    before, after = split(False), split(True)
+    assert before[0].text.endswith("Arkansas (AR)") and before[1].text.startswith("1. | Town 1")
+    assert after[0].text.endswith("sentence 2.")
+    assert after[1].text.startswith("Geographic Market Name | Code\n\nArkansas (AR)\n\n1. | Town 1")
+    assert all(document.text[p.start : p.end] == p.text for p in after)
+
+
+def test_the_default_chunking_lets_headings_lead():
+    from qa.policy import CHUNKING
+
+    assert CHUNKING["headings_lead"] is True
