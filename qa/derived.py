@@ -79,10 +79,12 @@ class DerivedIndexes:
         with self.reading:
             return vectors.search(query, k, within)
 
-    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None,
+             whole_index: bool = False) -> list[tuple[int, float]]:
         self.current()
         with self.reading:
-            return self.lexical.search(stems, k, within)
+            statistics = self.lexical.statistics(stems) if whole_index and within is not None else None
+            return self.lexical.search(stems, k, within, statistics)
 
     def document_frequencies(self, stems: list[str], within: np.ndarray | None = None) -> tuple[dict[str, int], int]:
         """Passages holding each term, and the passages counted (those set in `within`, or all)."""

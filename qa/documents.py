@@ -95,6 +95,7 @@ class Page:
     height: float = 0.0
     read_by: str = "text"  # "text" (its text layer), "ocr", or "none" when nothing could be read
     problem: str | None = None  # why the page has no text, for the ingest report and the API
+    label: str | None = None  # the number printed on it ("17", "iv") when known: what a reader calls it
 
 
 @dataclass

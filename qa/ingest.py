@@ -91,7 +91,7 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
             report.unchanged += 1  # same bytes (or, for an index from before file hashes, same text)
             unchanged_ids.append(document_id(file.source, file.origin, collection))
             if document is not None:  # read again (new readers, or no file hash yet): remember these bytes
-                index.store.set_file_hash(unchanged_ids[-1], document.file_hash)
+                index.store.record_reading(unchanged_ids[-1], document.file_hash, document.pages)
         elif not document.text.strip():
             report.empty.append(file.source)
             report.unread_pages += [(file.source, page.number, page.problem) for page in document.unread_pages]

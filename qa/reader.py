@@ -30,14 +30,19 @@ class Reader(Protocol):
     def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The k nearest passages to the query vector: (passage id, cosine), best first."""
 
-    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """The k best passages by BM25 for any of the stemmed terms: (passage id, score), best first."""
+    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None,
+             whole_index: bool = False) -> list[tuple[int, float]]:
+        """The k best passages by BM25 for any of the stemmed terms: (passage id, score), best first.
+        `whole_index`: scored with the whole index's statistics (IDF, average length), not `within`'s."""
 
     def document_frequencies(self, stems: list[str], within: np.ndarray | None = None) -> tuple[dict[str, int], int]:
         """Passages holding each stemmed term, and the number of passages (global, not per shard)."""
 
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
         """The candidates' stored rows (text, vectors, citation fields), in no particular order."""
+
+    def passages_on_pages(self, numbers: list[int]) -> list[int]:
+        """Ids of the passages on these pages (by the viewer's count or the page's own number)."""
 
     def word_states(self, ids: list[int]) -> dict[int, bytes]:
         """The packed content-word states of these passages (qa/maxsim.py), by id, for re-ranking."""
@@ -61,14 +66,18 @@ class LocalReader:
     def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         return self.derived.search(query, k, within)
 
-    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
-        return self.derived.bm25(stems, k, within)
+    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None,
+             whole_index: bool = False) -> list[tuple[int, float]]:
+        return self.derived.bm25(stems, k, within, whole_index)
 
     def document_frequencies(self, stems: list[str], within: np.ndarray | None = None) -> tuple[dict[str, int], int]:
         return self.derived.document_frequencies(stems, within)
 
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
         return self.store.scoring_rows(ids, self._dimension())
+
+    def passages_on_pages(self, numbers: list[int]) -> list[int]:
+        return self.store.passages_on_pages(numbers)
 
     def word_states(self, ids: list[int]) -> dict[int, bytes]:
         return self.store.word_states(ids)

@@ -269,6 +269,8 @@ class Page(Response):
     height: float
     read_by: str = Field(description="text (its text layer), ocr, or none.")
     problem: str | None
+    label: str | None = Field(None, description="The page's own number (the PDF's page label, or the number "
+                                                "printed in its header or footer), when it has one.")
 
 
 class Section(Response):

@@ -20,6 +20,7 @@ from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
 from qa.maxsim import RERANK_CANDIDATES, Match, evidence, fuse, idf_weights, scores, stack, unpack
 from qa.metadata import DEFAULT_COLLECTION
+from qa.page_references import mention_words, named_pages
 from qa.schemas import Filter
 from qa.store import ScoringRow
 from qa.terms import query_terms, stem, words
@@ -30,6 +31,8 @@ DENSE_WEIGHT = 0.4  # fused = w * dense + (1 - w) * bm25 (0.5 before sentence ve
 SENTENCE_WEIGHT = 0.5  # dense = (1 - s) * cos(question, passage) + s * max cos(question, sentence)
 DOCUMENT_WEIGHT = 0.2  # + this share of the best fused score in the same document
 TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's topic document
+Bounds = tuple[tuple[float, float], tuple[float, float]]  # (low, high) of the dense and BM25 scores
+PAGE_BOOST = 0.5  # added to the passages on the pages a question names ("on page 17")
 COMMON_TERM_SHARE = 0.15  # BM25 skips terms found in more than this share of passages
 RETRIEVERS = ("hybrid", "dense", "bm25")
 RERANKERS = ("maxsim",)  # a retriever may be followed by one: "hybrid+maxsim" (qa/maxsim.py)
@@ -161,19 +164,44 @@ class Searcher:
     def rank(self, question: str, terms: list[str], boost_document: str | None = None,
              within: np.ndarray | None = None) -> list[Candidate]:
         """Candidates from both retrievers, scored and sorted best first; with `within` (a Selection's
-        mask), both retrievers search only those passages."""
+        mask), both retrievers search only those passages. A question that names pages ("on page
+        17", qa/page_references.py) is also searched on those pages alone, and what is found there
+        ranks PAGE_BOOST higher: "the table on page 12" means that page's table."""
         query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
+        pages = named_pages(question)
+        if pages:
+            terms = [term for term in terms if term not in mention_words(question)] or terms
+        stems = [] if self.retriever == "dense" else [stem(t) for t in self.selective(terms, within)]
+        candidates, bounds = self.fused(query, stems, within, boost_document)
+        on_pages = self.page_mask(pages, within)
+        if on_pages is not None:
+            # Scored on the same scale as the rest (the whole index's BM25 statistics, the main
+            # run's normalisation), so a page's passages stand where their own merit puts them, plus the boost.
+            named, _ = self.fused(query, stems, on_pages, boost_document, bounds)
+            for candidate in named:
+                candidate.score += PAGE_BOOST
+            seen = {candidate.row.id for candidate in named}
+            candidates = named + [candidate for candidate in candidates if candidate.row.id not in seen]
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        return self.rerank_late(question, ranked) if self.rerank else ranked
+
+    def fused(self, query: np.ndarray | None, stems: list[str], within: np.ndarray | None,
+              boost_document: str | None, bounds: Bounds | None = None) -> tuple[list[Candidate], Bounds]:
+        """Both retrievers' candidates inside `within`, each with its fused score (unsorted), and the
+        bounds each side was normalised by. Given `bounds` (another run's), these are scored on that
+        run's scale, with the whole index's BM25 statistics."""
         reader = self.index.reader
         dense_ids = [] if query is None else [pid for pid, _ in reader.search(query, CANDIDATES, within)]
-        lexical = [] if self.retriever == "dense" else reader.bm25([stem(t) for t in self.selective(terms, within)],
-                                                                    CANDIDATES, within)
+        lexical = reader.bm25(stems, CANDIDATES, within, whole_index=bounds is not None) if stems else []
         ids = list(dict.fromkeys(dense_ids + [pid for pid, _ in lexical]))
         candidates = [Candidate(row) for row in self.index.reader.scoring_rows(ids)]
         if query is not None:
             score_dense(candidates, query)
 
-        dense = normalise({c.row.id: c.dense for c in candidates}) if query is not None else {}
-        bm25 = normalise(dict(lexical), floor=0.0)
+        dense_scores = {c.row.id: c.dense for c in candidates} if query is not None else {}
+        dense_bounds = bounds[0] if bounds else score_bounds(dense_scores)
+        bm25_bounds = bounds[1] if bounds else score_bounds(dict(lexical), floor=0.0)
+        dense, bm25 = normalise(dense_scores, dense_bounds), normalise(dict(lexical), bm25_bounds)
         weight = {"hybrid": DENSE_WEIGHT, "dense": 1.0, "bm25": 0.0}[self.retriever]
         best_in_document: dict[str, float] = {}
         for candidate in candidates:
@@ -186,8 +214,19 @@ class Searcher:
             candidate.score += DOCUMENT_WEIGHT * best_in_document[candidate.row.document_id]
             if boost_document and candidate.row.document_id == boost_document:
                 candidate.score += TOPIC_BOOST
-        ranked = sorted(candidates, key=lambda c: -c.score)
-        return self.rerank_late(question, ranked) if self.rerank else ranked
+        return candidates, (dense_bounds, bm25_bounds)
+
+    def page_mask(self, pages: list[int], within: np.ndarray | None) -> np.ndarray | None:
+        """The passages on the named pages that the question may see, as a mask; None when there are none."""
+        ids = self.index.reader.passages_on_pages(pages) if pages else []
+        if not ids:
+            return None
+        mask = np.zeros(max(ids) + 1, dtype=bool)
+        mask[ids] = True
+        if within is not None:
+            size = min(len(mask), len(within))
+            mask = mask[:size] & within[:size]
+        return mask if mask.any() else None
 
     def rerank_late(self, question: str, ranked: list[Candidate]) -> list[Candidate]:
         """The first RERANK_CANDIDATES re-ordered by their fused score and their MaxSim over stored
@@ -327,16 +366,21 @@ def clean_question(question: str) -> str:
     return question.strip()
 
 
-def normalise(scores: dict[int, float], floor: float | None = None) -> dict[int, float]:
-    """Min-max: the best becomes 1 and the CANDIDATES-th best 0 (lower ones clip at 0). With fewer
-    candidates than that, the rest scored `floor` (BM25's 0 for passages sharing no word)."""
+def score_bounds(scores: dict[int, float], floor: float | None = None) -> tuple[float, float]:
+    """(low, high) for min-max: the best score and the CANDIDATES-th best. With fewer candidates
+    than that, the rest scored `floor` (BM25's 0 for passages sharing no word)."""
     if not scores:
-        return {}
+        return 0.0, 0.0
     ordered = sorted(scores.values(), reverse=True)
-    high = ordered[0]
     low = ordered[min(CANDIDATES, len(ordered)) - 1]
     if floor is not None and len(ordered) < CANDIDATES:
         low = min(low, floor)
+    return low, ordered[0]
+
+
+def normalise(scores: dict[int, float], bounds: tuple[float, float]) -> dict[int, float]:
+    """Min-max by `bounds` (score_bounds): high becomes 1, low 0 (lower ones clip at 0)."""
+    low, high = bounds
     return {pid: max(0.0, (score - low) / (high - low + 1e-9)) for pid, score in scores.items()}
 
 

@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from qa.chunking import Passage
-from qa.documents import Document
+from qa.documents import Document, Page
 from qa.errors import IndexCorrupt, ReadOnlyIndex
 
 log = logging.getLogger(__name__)
@@ -323,10 +323,12 @@ class Store(Database):
                 in self.db.execute("SELECT origin, source, hash, file_hash FROM documents WHERE collection = ?",
                                    (collection,))}
 
-    def set_file_hash(self, document_id: str, file_hash: str) -> None:
-        """Record that the document's text is what these bytes read as (the content is unchanged)."""
+    def record_reading(self, document_id: str, file_hash: str, pages: list[Page]) -> None:
+        """Record that the document's text is what these bytes read as (the content is unchanged), with
+        the pages as the reader now describes them (a newer reader may add their printed numbers)."""
         with self.write(bump=False) as db:
-            db.execute("UPDATE documents SET file_hash = ? WHERE id = ?", (file_hash, document_id))
+            db.execute("UPDATE documents SET file_hash = ?, pages = ? WHERE id = ?",
+                       (file_hash, json.dumps([asdict(page) for page in pages]), document_id))
 
     def documents_from(self, origin: str, collection: str = "default") -> list[tuple[str, str]]:
         """(id, source) of the documents of a collection ingested from the folder `origin`."""
@@ -429,6 +431,23 @@ class Store(Database):
         return [ScoringRow(*row[:12], vectors[i], spans[end - len(row[13]) // 8 : end],
                            sentence_vectors[end - len(row[13]) // 8 : end])
                 for i, (row, end) in enumerate(zip(rows, ends))]
+
+    def passages_on_pages(self, numbers: list[int]) -> list[int]:
+        """Ids of the passages on any of these pages, counted as a viewer counts them or as the page
+        itself is numbered (its label, qa/documents.py Page)."""
+        if not numbers:
+            return []
+        numbers = [int(n) for n in numbers]
+        spans = " OR ".join("(page_first <= ? AND page_last >= ?)" for _ in numbers)
+        physical = self.db.execute(f"SELECT id FROM passages WHERE page_first IS NOT NULL AND ({spans})",
+                                   [n for n in numbers for _ in (0, 1)]).fetchall()
+        marks = ",".join("?" * len(numbers))
+        labelled = self.db.execute(
+            "SELECT p.id FROM documents d, json_each(d.pages) page JOIN passages p ON p.document_id = d.id "
+            "AND p.page_first <= json_extract(page.value, '$.number') "
+            "AND p.page_last >= json_extract(page.value, '$.number') "
+            f"WHERE json_extract(page.value, '$.label') IN ({marks})", [str(n) for n in numbers]).fetchall()
+        return sorted({row[0] for row in physical + labelled})
 
     def word_states(self, ids: list[int]) -> dict[int, bytes]:
         """The packed content-word states of these passages (qa/maxsim.py), by id; a passage stored

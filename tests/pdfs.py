@@ -118,6 +118,46 @@ def two_column_pdf() -> bytes:
     return bytes(pdf.output())
 
 
+# The numbered-after-a-cover document: the same sentence about the harbour fee on pages 2 to 5, with a
+# different fee on each; each page prints its own number in the footer, counting from 1 after the cover.
+FEE_PAGES = 5
+FEE_PAGE_TOPICS = {2: "gulls nets rope tar", 3: "ferry clock bell lantern", 4: "crab pots oars sails",
+                   5: "chapel market bakery inn"}
+
+
+def fee_sentence(page: int) -> str:
+    return f"The mooring fee for a fishing boat is {20 + page} pounds a night in season."
+
+
+def fee_page_text(page: int) -> str:
+    """The fee sentence and sentences of words found on no other page (so no page repeats another)."""
+    words = FEE_PAGE_TOPICS[page].split()
+    return fee_sentence(page) + " " + " ".join(
+        f"The {words[i % 4]} by the {words[(i + 1) % 4]} were counted {i + 1} times near the {words[(i + 2) % 4]}."
+        for i in range(10))
+
+
+def numbered_after_cover_pdf(labels: bool = False) -> bytes:
+    """A cover, then pages whose footers print "Tide Office | N" with N = physical page - 1, each page
+    holding fee_sentence(page). With `labels`, the PDF also carries page labels (roman numeral "i" for
+    the cover, then 1, 2, ...), as typeset reports do."""
+    pdf = new_pdf("Harbour Fees")
+    for page in range(1, FEE_PAGES + 1):
+        pdf.add_page()
+        if labels:
+            pdf.set_page_label("r" if page == 1 else "D", label_start=1 if page <= 2 else None)
+        if page == 1:
+            pdf.set_font("Helvetica", "B", size=24)
+            pdf.text(LEFT, 300, "Harbour Fees")
+            pdf.set_font("Helvetica", size=11)
+            continue
+        pdf.set_font("Helvetica", size=9)
+        pdf.text(LEFT, 760, f"Tide Office | {page - 1}")
+        pdf.set_font("Helvetica", size=11)
+        lines_at(pdf, LEFT, TOP, wrap(pdf, fee_page_text(page), WIDTH - 2 * LEFT))
+    return bytes(pdf.output())
+
+
 def table_pdf() -> bytes:
     """A paragraph, a three-column table of figures, another paragraph."""
     pdf = new_pdf()

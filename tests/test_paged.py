@@ -4,6 +4,7 @@ index keeps what it had."""
 from __future__ import annotations
 
 import io
+import json
 import struct
 import zipfile
 from pathlib import Path
@@ -15,7 +16,8 @@ from pptx import Presentation
 from qa.index import Index
 from qa.ingest import ingest
 from qa.readers import pdf as pdf_reader
-from tests.pdfs import HEADER, ON_PAGE_3, crowded_pdf, encrypted_pdf, report_pdf, scanned_pdf, SCANNED_WORDS
+from tests.pdfs import (HEADER, ON_PAGE_3, SCANNED_WORDS, crowded_pdf, encrypted_pdf, fee_sentence,
+                        numbered_after_cover_pdf, report_pdf, scanned_pdf)
 
 
 def upload(client, headers, name: str, data: bytes):
@@ -113,6 +115,17 @@ def test_pages_list_their_offsets_in_order_and_running_headers_are_gone(pdf_clie
     assert HEADER not in document["text"] and "Page 3 of 5" not in document["text"]
 
 
+@pytest.mark.parametrize("named, pages", [("page 2", {2, 3}), ("page four", {4, 5})])
+def test_a_question_naming_a_page_finds_that_page_first(write_client, authorized, named, pages):
+    """Every page after the cover states a mooring fee; "on page 2" means the page printed 2 (the
+    3rd of the file) or the file's 2nd page, so those two come first, whichever the wording favours."""
+    assert upload(write_client, authorized, "fees.pdf", numbered_after_cover_pdf()).status_code == 201
+    passages = ask(write_client, f"What is the mooring fee for a fishing boat on {named}?")
+    spans = [set(range(p["citation"]["pages"][0], p["citation"]["pages"][1] + 1)) for p in passages[:2]]
+    assert all(span & pages for span in spans) and set().union(*spans) >= pages
+    assert any(fee_sentence(page) in p["text"] for p in passages[:2] for page in pages)
+
+
 def test_a_page_image_is_a_png_rendered_once_then_cached(pdf_client, write_app):
     document_id = next(d["id"] for d in pdf_client.get("/api/documents").get_json()["documents"] if d["type"] == "pdf")
     response = pdf_client.get(f"/api/documents/{document_id}/pages/3.png")
@@ -204,3 +217,23 @@ def test_a_scanned_page_is_read_by_ocr_or_listed_as_unread(tmp_path, monkeypatch
     listed = Index(tmp_path / "index").store.documents()[0]
     assert listed["unread_pages"] == [{"number": 2, "problem": report.unread_pages[0][2]}]
     assert SCANNED_WORDS[1].lower() not in Index(tmp_path / "index").store.document(listed["id"])["text"].lower()
+
+
+def test_a_newer_reader_refreshes_the_page_numbers_of_a_document_it_does_not_re_embed(tmp_path):
+    """An index read before pages carried their printed numbers gets them on the next ingest, though
+    the text (and so every passage) is unchanged and nothing is embedded again."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "fees.pdf").write_bytes(numbered_after_cover_pdf())
+    index = Index(tmp_path / "index", create=True)
+    ingest(index, [corpus], progress=False)
+    document_id = index.store.documents()[0]["id"]
+    passages = index.store.db.execute("SELECT id, text FROM passages ORDER BY id").fetchall()
+    with index.store.write(bump=False) as db:  # as an older reader left it: no labels, another version
+        pages = [{**page, "label": None} for page in index.store.document(document_id)["pages"]]
+        db.execute("UPDATE documents SET pages = ?, file_hash = 'older' WHERE id = ?", (json.dumps(pages), document_id))
+    report = ingest(Index(tmp_path / "index"), [corpus], progress=False)
+    assert report.unchanged == 1 and report.passages == 0
+    reopened = Index(tmp_path / "index")
+    assert [page["label"] for page in reopened.store.document(document_id)["pages"]] == [None, "1", "2", "3", "4"]
+    assert reopened.store.db.execute("SELECT id, text FROM passages ORDER BY id").fetchall() == passages

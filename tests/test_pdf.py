@@ -183,3 +183,18 @@ def test_render_page_refuses_a_missing_page_and_a_bad_file():
         reader.render_page(pdfs.report_pdf(), 6)
     with pytest.raises(UnreadableFile):
         reader.render_page(b"not a pdf at all", 1)
+
+
+@pytest.mark.parametrize("labels", [False, True], ids=["printed-footer", "pdf-page-labels"])
+def test_pages_carry_the_number_printed_on_them(labels):
+    """After an unnumbered cover, physical page 3 is the page printed "2": a reader asking about
+    "page 2" means it, so the page records it (from the PDF's page labels, else from its footer)."""
+    document = parse_bytes(pdfs.numbered_after_cover_pdf(labels), ".pdf", "fees.pdf")
+    assert [page.label for page in document.pages] == ["i" if labels else None, "1", "2", "3", "4"]
+    assert page_of(document, pdfs.fee_sentence(3)) == 3
+
+
+def test_a_number_that_does_not_move_with_the_pages_is_no_page_number(documents):
+    """The report's header ends in "2024" on every page; only the footer's "Page N of 5" counts."""
+    assert [page.label for page in documents["report"].pages] == ["1", "2", "3", "4", "5"]
+    assert [page.label for page in documents["two-column"].pages] == [None]

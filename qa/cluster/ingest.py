@@ -160,8 +160,9 @@ def ingest(index: Index, paths: list[Path], address: str, prune: bool = False, p
         if not document.text.strip():
             report.empty.append(result.source)
         elif not result.embedded:
-            report.unchanged += 1  # same text as stored (an index from before file hashes)
+            report.unchanged += 1  # same text as stored (new readers, or an index from before file hashes)
             unchanged_ids.append(document_id(result.source, result.origin, collection))
+            index.store.record_reading(unchanged_ids[-1], document.file_hash, document.pages)  # as qa/ingest.py
         else:
             if report.first_batch_at is None:
                 start_writing(index, result.vectors.shape[1])

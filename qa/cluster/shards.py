@@ -204,10 +204,11 @@ class ShardedReader:
     def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         return merge(self._all("search", np.asarray(query, dtype=np.float32), k, self._mask(within)), k)
 
-    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None,
+             whole_index: bool = False) -> list[tuple[int, float]]:
         if not stems:
             return []
-        statistics = self.statistics(stems, within)
+        statistics = self.statistics(stems, None if whole_index else within)
         return merge(self._all("bm25", stems, k, self._mask(within), statistics), k)
 
     def document_frequencies(self, stems: list[str], within: np.ndarray | None = None) -> tuple[dict[str, int], int]:
@@ -216,6 +217,9 @@ class ShardedReader:
 
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
         return self.local.scoring_rows(ids)
+
+    def passages_on_pages(self, numbers: list[int]) -> list[int]:
+        return self.local.passages_on_pages(numbers)
 
     def word_states(self, ids: list[int]) -> dict[int, bytes]:
         return self.local.word_states(ids)

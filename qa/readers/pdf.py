@@ -31,6 +31,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +56,8 @@ LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb
                            "\ufb05": "st", "\ufb06": "st"})
 LINE_END_HYPHENS = "-\u00ad\ufffe\u0002\u2010"  # PDFium marks a hyphen that ends a line as U+FFFE or U+0002
 PAGE_NUMBER = re.compile(r"^(page\s*)?[-–—(]?\s*(\d{1,4}|[ivxlc]{1,7})\s*[-–—)]?(\s*(of|/)\s*\d{1,4})?$", re.I)
+# A page number that leads or ends a header or footer line ("12", "Page 12 of 30", "Report 2016 | 12").
+PRINTED_NUMBER = re.compile(r"^(?:page\s*)?(\d{1,4})\b(?!\s*[./:,-]\s*\d)|(?<![\d./:,-])\b(\d{1,4})$", re.I)
 SENTENCE_END = re.compile(r"[.!?:;][\"'”’)\]]*$")
 BULLET = re.compile(r"^([•●▪■◦‣∙·\-–—*]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s")
 WORD = re.compile(r"\w+(?:-\w+)*")
@@ -192,6 +195,10 @@ def assemble(raw_pages: list[dict]) -> tuple[str, list[Page], list[Box], list[Li
     fragments = [on_page([Fragment(clean(s[0]), *s[1:]) for s in page["segments"]], page["width"], page["height"])
                  for page in raw_pages]
     drop = furniture(fragments, [page["height"] for page in raw_pages])
+    labels = [page.get("label") for page in raw_pages]
+    if not any(labels):
+        labels = printed_numbers([[page[i] for number_, i in sorted(drop) if number_ == number]
+                                  for number, page in enumerate(fragments)])
     ordered = [page_order([f for i, f in enumerate(page) if (number, i) not in drop])
                for number, page in enumerate(fragments)]
     vocabulary = words(f.text for page in fragments for f in page)
@@ -236,7 +243,7 @@ def assemble(raw_pages: list[dict]) -> tuple[str, list[Page], list[Box], list[Li
         end = ends.get(number, start)
         cursor = end
         pages.append(Page(number + 1, start, end, round(raw["width"], 2), round(raw["height"], 2),
-                          raw["read_by"], raw["problem"]))
+                          raw["read_by"], raw["problem"], labels[number]))
     return "".join(parts), pages, boxes, ordered[0] if ordered else []
 
 
@@ -279,6 +286,27 @@ def furniture(pages: list[list[Fragment]], heights: list[float]) -> set[tuple[in
             keys.setdefault(key, set()).add(number)
             banded.append((number, i, key))
     return {(number, i) for number, i, key in banded if key is None or len(keys[key]) >= needed}
+
+
+def printed_numbers(furniture_of_pages: list[list[Fragment]]) -> list[str | None]:
+    """Each page's printed number, from its running header or footer ("2", "Version 1.3  2",
+    "Page 7 of 20"), kept only when most numbered pages agree on one offset from the physical count
+    (a cover and a contents page before page 1 make the offset -2): a date or an issue number in a
+    footer does not move with the pages, so it is not taken for one."""
+    found: dict[int, set[int]] = {}
+    for number, fragments in enumerate(furniture_of_pages, start=1):
+        for fragment in fragments:
+            match = PRINTED_NUMBER.search(fragment.text)
+            if match:
+                found.setdefault(number, set()).add(int(match.group(1) or match.group(2)))
+    offsets = Counter(value - number for number, values in found.items() for value in values)
+    if not offsets:
+        return [None] * len(furniture_of_pages)
+    offset, agreeing = offsets.most_common(1)[0]
+    if agreeing < max(2, len(found) / 2):
+        return [None] * len(furniture_of_pages)
+    return [str(number + offset) if number + offset in found.get(number, ()) else None
+            for number in range(1, len(furniture_of_pages) + 1)]
 
 
 def rows(fragments: list[Fragment]) -> list[list[Fragment]]:

@@ -89,6 +89,10 @@ def extract(data: bytes, tesseract: str, ocr_seconds: float) -> dict:
             continue
         pages.append(read_page(page, index + 1, tesseract, deadline))
         page.close()
+        try:
+            pages[-1]["label"] = pdf.get_page_label(index) or None  # the PDF's own numbering ("iv", "17")
+        except Exception:
+            pages[-1]["label"] = None
     title = pdf.get_metadata_value("Title") if len(pdf) else ""
     date = pdf.get_metadata_value("CreationDate") if len(pdf) else ""
     return {"title": title, "date": date, "pages": pages}
