@@ -1,7 +1,7 @@
 """Ray figures for docs/scale-out.md: ingest passages/s local vs on a Ray cluster of 1 and 2 worker
 nodes; question latency through Ray Serve vs plain `qa serve`; sharded vs unsharded search at 100k.
 
-    .venv/bin/python bench/cluster.py ingest [--corpus DIR ...]
+    .venv/bin/python bench/cluster.py ingest [--corpus DIR ...] [--runs 3]
     .venv/bin/python bench/cluster.py serve [--requests 300]
     .venv/bin/python bench/cluster.py shards [--index ~/.cache/qa/bench/distinct-100k] [--shards 2]
 
@@ -49,40 +49,74 @@ def stop_cluster(cluster) -> None:
     cluster.shutdown()
 
 
-def bench_ingest(corpora: list[Path]) -> dict:
+ARMS = {"local": None, "ray, 1 worker node (2 CPUs)": [2], "ray, 2 worker nodes (1 CPU each)": [1, 1]}
+
+
+def bench_ingest(corpora: list[Path], runs: int = 1) -> dict:
+    """Each arm `runs` times, the arms' order rotating from run to run (so a drift of the machine's
+    speed lands on every arm alike); each Ray run's rate is also divided by the local run's of the
+    same round. Medians with the range."""
+    work = Path(tempfile.mkdtemp(prefix="qa-bench-cluster-"))
+    rates: dict[str, list[float]] = {name: [] for name in ARMS}
+    checks: dict[str, dict] = {}
+    names = list(ARMS)
+    for run in range(runs):
+        order = names[run % len(names):] + names[:run % len(names)]
+        for name in order:
+            folder = work / f"{name.replace(' ', '_')}-{run}"
+            report = ingest_arm(folder, corpora, ARMS[name])
+            rates[name].append(report.passages_per_second)
+            if name == "local" and run == 0:
+                local_rows = rows(folder)
+            checks.setdefault(name, {"passages": report.passages})
+            if ARMS[name] is not None:
+                checks[name]["writer_alone_passages_per_second"] = round(report.writer_passages_per_second, 1)
+            if name != "local":
+                checks[name]["_folder"] = folder
+    for name in names[1:]:  # the rows equal the local ingest's
+        import numpy as np
+
+        found = rows(checks[name].pop("_folder"))
+        same = [a[:3] == b[:3] for a, b in zip(found, local_rows)]
+        checks[name]["same_passages_as_local"] = len(found) == len(local_rows) and all(same)
+        checks[name]["largest_vector_difference"] = max(
+            float(np.abs(np.frombuffer(a[3], np.float32) - np.frombuffer(b[3], np.float32)).max())
+            for a, b in zip(found, local_rows))
+    figures = {}
+    for name in names:
+        figures[name] = {**checks[name], "passages_per_second": spread(rates[name]),
+                         "runs": [round(rate, 1) for rate in rates[name]]}
+        if name != "local":
+            figures[name]["ratio_to_local_same_round"] = spread(
+                [rate / local for rate, local in zip(rates[name], rates["local"])], digits=3)
+    shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def ingest_arm(folder: Path, corpora: list[Path], nodes: list[int] | None):
+    """One ingest into a new index: local (nodes None), or on a new loopback cluster of these nodes."""
     from qa.cluster.ingest import ingest as ingest_on_cluster
     from qa.index import Index
     from qa.ingest import ingest
 
-    work = Path(tempfile.mkdtemp(prefix="qa-bench-cluster-"))
-    figures = {}
-    index = Index(work / "local", create=True)
-    report = ingest(index, corpora, progress=False)
-    index.close()
-    figures["local"] = {"passages": report.passages, "seconds": round(report.seconds, 1),
-                        "passages_per_second": round(report.passages_per_second, 1)}
-    local_rows = rows(work / "local")
-    for name, nodes in (("ray, 1 worker node (2 CPUs)", [2]), ("ray, 2 worker nodes (1 CPU each)", [1, 1])):
-        cluster = start_cluster(nodes)
-        try:
-            index = Index(work / name.replace(" ", "_"), create=True)
-            report = ingest_on_cluster(index, corpora, cluster.address, progress=False)
-            index.close()
-        finally:
-            stop_cluster(cluster)
-        found = rows(work / name.replace(" ", "_"))
-        import numpy as np
+    if nodes is None:
+        index = Index(folder, create=True)
+        report = ingest(index, corpora, progress=False)
+        index.close()
+        return report
+    cluster = start_cluster(nodes)
+    try:
+        index = Index(folder, create=True)
+        report = ingest_on_cluster(index, corpora, cluster.address, progress=False)
+        index.close()
+    finally:
+        stop_cluster(cluster)
+    return report
 
-        same = [a[:3] == b[:3] for a, b in zip(found, local_rows)]
-        gap = max(float(np.abs(np.frombuffer(a[3], np.float32) - np.frombuffer(b[3], np.float32)).max())
-                  for a, b in zip(found, local_rows))
-        figures[name] = {"passages": report.passages, "seconds": round(report.seconds, 1),
-                         "passages_per_second": round(report.passages_per_second, 1),
-                         "writer_alone_passages_per_second": round(report.writer_passages_per_second, 1),
-                         "same_passages_as_local": len(found) == len(local_rows) and all(same),
-                         "largest_vector_difference": gap}
-    shutil.rmtree(work, ignore_errors=True)
-    return figures
+
+def spread(values: list[float], digits: int = 1) -> dict:
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits)}
 
 
 def rows(folder: Path) -> list[tuple]:
@@ -237,9 +271,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--index", type=Path, default=Path.home() / ".cache/qa/bench/distinct-100k")
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=1, help="ingest: runs of each arm, alternated")
     arguments = parser.parse_args()
     if arguments.part == "ingest":
-        result = bench_ingest(arguments.corpus or [EVAL / "xquad-en" / "corpus", EVAL / "cmu-s08" / "corpus"])
+        result = bench_ingest(arguments.corpus or [EVAL / "xquad-en" / "corpus", EVAL / "cmu-s08" / "corpus"],
+                              arguments.runs)
     elif arguments.part == "serve":
         result = bench_serve(arguments.requests)
     else:
