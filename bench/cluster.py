@@ -1,7 +1,7 @@
 """Ray figures for docs/scale-out.md: ingest passages/s local vs on a Ray cluster of 1 and 2 worker
 nodes; question latency through Ray Serve vs plain `qa serve`; sharded vs unsharded search at 100k.
 
-    .venv/bin/python bench/cluster.py ingest [--corpus DIR ...] [--runs 3]
+    .venv/bin/python bench/cluster.py ingest [--corpus DIR ...] [--runs 3] [--arms 1-node 2-node]
     .venv/bin/python bench/cluster.py serve [--requests 300]
     .venv/bin/python bench/cluster.py shards [--index ~/.cache/qa/bench/distinct-100k] [--shards 2]
 
@@ -52,20 +52,23 @@ def stop_cluster(cluster) -> None:
 ARMS = {"local": None, "ray, 1 worker node (2 CPUs)": [2], "ray, 2 worker nodes (1 CPU each)": [1, 1]}
 
 
-def bench_ingest(corpora: list[Path], runs: int = 1) -> dict:
+def bench_ingest(corpora: list[Path], runs: int = 1, arms: list[str] | None = None) -> dict:
     """Each arm `runs` times, the arms' order rotating from run to run (so a drift of the machine's
     speed lands on every arm alike); each Ray run's rate is also divided by the local run's of the
     same round. Medians with the range."""
     work = Path(tempfile.mkdtemp(prefix="qa-bench-cluster-"))
-    rates: dict[str, list[float]] = {name: [] for name in ARMS}
+    names = ["local"] + [name for name in ARMS if name != "local" and (not arms or ARMS[name] and
+                                                                       f"{len(ARMS[name])}-node" in arms)]
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    model_seconds: dict[str, list[float]] = {name: [] for name in names}  # the model's own time, summed
     checks: dict[str, dict] = {}
-    names = list(ARMS)
     for run in range(runs):
         order = names[run % len(names):] + names[:run % len(names)]
         for name in order:
             folder = work / f"{name.replace(' ', '_')}-{run}"
             report = ingest_arm(folder, corpora, ARMS[name])
             rates[name].append(report.passages_per_second)
+            model_seconds[name].append(report.embed_seconds)
             if name == "local" and run == 0:
                 local_rows = rows(folder)
             checks.setdefault(name, {"passages": report.passages})
@@ -85,7 +88,8 @@ def bench_ingest(corpora: list[Path], runs: int = 1) -> dict:
     figures = {}
     for name in names:
         figures[name] = {**checks[name], "passages_per_second": spread(rates[name]),
-                         "runs": [round(rate, 1) for rate in rates[name]]}
+                         "runs": [round(rate, 1) for rate in rates[name]],
+                         "model_seconds": [round(seconds, 1) for seconds in model_seconds[name]]}
         if name != "local":
             figures[name]["ratio_to_local_same_round"] = spread(
                 [rate / local for rate, local in zip(rates[name], rates["local"])], digits=3)
@@ -272,10 +276,12 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=Path.home() / ".cache/qa/bench/distinct-100k")
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1, help="ingest: runs of each arm, alternated")
+    parser.add_argument("--arms", nargs="*", choices=["1-node", "2-node"],
+                        help="ingest: the Ray arms to run beside local (default both)")
     arguments = parser.parse_args()
     if arguments.part == "ingest":
         result = bench_ingest(arguments.corpus or [EVAL / "xquad-en" / "corpus", EVAL / "cmu-s08" / "corpus"],
-                              arguments.runs)
+                              arguments.runs, arguments.arms)
     elif arguments.part == "serve":
         result = bench_serve(arguments.requests)
     else:
