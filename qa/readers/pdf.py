@@ -197,8 +197,10 @@ def assemble(raw_pages: list[dict]) -> tuple[str, list[Page], list[Box], list[Li
     drop = furniture(fragments, [page["height"] for page in raw_pages])
     labels = [page.get("label") for page in raw_pages]
     if not any(labels):
-        labels = printed_numbers([[page[i] for number_, i in sorted(drop) if number_ == number]
-                                  for number, page in enumerate(fragments)])
+        furniture_of: list[list[Fragment]] = [[] for _ in fragments]
+        for number, i in sorted(drop):
+            furniture_of[number].append(fragments[number][i])
+        labels = printed_numbers(furniture_of)
     ordered = [page_order([f for i, f in enumerate(page) if (number, i) not in drop])
                for number, page in enumerate(fragments)]
     vocabulary = words(f.text for page in fragments for f in page)
