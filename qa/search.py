@@ -170,7 +170,8 @@ class Searcher:
         query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
         pages = named_pages(question)
         if pages:
-            terms = [term for term in terms if term not in mention_words(question)] or terms
+            mentioned = mention_words(question)
+            terms = [term for term in terms if term not in mentioned] or terms
         stems = [] if self.retriever == "dense" else [stem(t) for t in self.selective(terms, within)]
         candidates, bounds = self.fused(query, stems, within, boost_document)
         on_pages = self.page_mask(pages, within)
