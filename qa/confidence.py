@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from qa.page_references import mention_words, without_mentions
 from qa.terms import STOP_WORDS, stem, words
 
 if TYPE_CHECKING:
@@ -84,14 +85,16 @@ def is_named(token: str, position: int) -> bool:
 
 def key_terms(question: str, frequencies: dict[str, int], passages: int) -> list[str]:
     """The question's names, numbers and rare words, as written (first word only when not a stop word).
+    A page mention's words ("on page 14") say where to look, not what the answer holds: left out.
 
     Example: "When did Alessandro Volta invent the pile in 1800?" -> ["Alessandro", "Volta", "1800"]
     (plus "pile" if few passages hold it)."""
     found = []
+    mentioned = mention_words(question)
     for position, match in enumerate(TOKEN.finditer(question)):
         token = match.group()
         folded = words(token)
-        if not folded or folded[0] in STOP_WORDS or folded[0] in QUESTION_WORDS:
+        if not folded or folded[0] in STOP_WORDS or folded[0] in QUESTION_WORDS or token.casefold() in mentioned:
             continue
         rare = frequencies.get(stem(folded[0]), 0) <= RARE_SHARE * passages
         if (is_named(token, position) or rare) and token not in found:
@@ -114,7 +117,7 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
     if not ranked:
         return evidence
     top = ranked[0]
-    stems = list(dict.fromkeys(stem(term) for term in terms))
+    stems = list(dict.fromkeys(stem(term) for term in without_mentions(terms, question)))
     raw_keys = [t for t in TOKEN.findall(question)]
     all_stems = list(dict.fromkeys(stems + [stem(w) for t in raw_keys for w in words(t)]))
     frequencies, passages = index.document_frequencies(all_stems)

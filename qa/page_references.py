@@ -26,9 +26,18 @@ ORDINAL = re.compile(r"\b(" + "|".join([*ORDINALS, *FIRST_PAGE_WORDS]) + r")\s+(
 
 def mention_words(question: str) -> set[str]:
     """The words of the page mentions ("page", "17", "cover"): where to look, not what to look for,
-    so BM25 does not reward a passage for a stray "17"."""
+    so BM25 does not reward a passage for a stray "17", nor does abstention miss "17" in the answer.
+    Empty when the question names no pages (named_pages)."""
+    if not named_pages(question):
+        return set()
     spans = [m.group(0) for pattern in (NUMBERED, ORDINAL) for m in pattern.finditer(question)]
     return {word.casefold() for span in spans for word in re.findall(r"\w+", span)}
+
+
+def without_mentions(terms: list[str], question: str) -> list[str]:
+    """The question's search terms without its page mention's words (all of them when that leaves none)."""
+    mentioned = mention_words(question)
+    return [term for term in terms if term not in mentioned] or terms
 
 
 def named_pages(question: str) -> list[int]:

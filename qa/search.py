@@ -20,7 +20,7 @@ from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
 from qa.maxsim import RERANK_CANDIDATES, Match, evidence, fuse, idf_weights, scores, stack, unpack
 from qa.metadata import DEFAULT_COLLECTION
-from qa.page_references import mention_words, named_pages
+from qa.page_references import named_pages, without_mentions
 from qa.schemas import Filter
 from qa.store import ScoringRow
 from qa.terms import query_terms, stem, words
@@ -169,9 +169,7 @@ class Searcher:
         ranks PAGE_BOOST higher: "the table on page 12" means that page's table."""
         query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
         pages = named_pages(question)
-        if pages:
-            mentioned = mention_words(question)
-            terms = [term for term in terms if term not in mentioned] or terms
+        terms = without_mentions(terms, question)
         stems = [] if self.retriever == "dense" else [stem(t) for t in self.selective(terms, within)]
         candidates, bounds = self.fused(query, stems, within, boost_document)
         on_pages = self.page_mask(pages, within)

@@ -85,3 +85,17 @@ def test_the_cli_prints_a_confident_reply_as_an_answer(runner, seeds_index_dir):
     assert result.exit_code == 0, result.output
     assert "Not found" not in result.stdout
     assert result.stdout.startswith("[1] ")
+
+
+def test_a_page_mention_says_where_to_look_not_what_the_answer_names():
+    from qa.confidence import key_terms
+
+    found = key_terms("What is the fax number of INF LLP on page 14?", {}, 100)
+    assert "INF" in found and "LLP" in found
+    assert "14" not in found and "page" not in found
+
+
+def test_naming_a_page_does_not_make_an_answered_question_doubtful(client):
+    body = ask(client, ANSWERED.rstrip("?") + " on page 17?")
+    assert "$500 billion" in body["passages"][0]["text"]
+    assert body["confident"] is True, body["confidence_reasons"]
