@@ -5,7 +5,7 @@
 
 The index is bench/corpus.py's (built once, then reused; opened read-only here). Question vectors
 are computed first for every question (both variants use the same), so the figures are ranking
-time: FAISS + BM25 + fusion, plus, for the re-rank, reading 30 candidates' token states from SQLite
+time: FAISS + BM25 + fusion, plus, for the re-rank, reading the first 5 candidates' token states from SQLite
 and scoring them. Each run asks every question of both variants, in alternating order from run to
 run; reported: p50 and p99 of each run's latencies, the median over runs with the spread (min-max),
 the added p50 (with - without) per run, and the time inside the re-rank step itself (read the
