@@ -35,6 +35,9 @@ class Citation(BaseModel):
     page: int | None = Field(description="First page of the passage (1-based; the slide of a presentation); "
                                          "null for documents without pages.")
     pages: list[int] | None = Field(description="[first, last] page the passage spans; null without pages.")
+    page_labels: list[str | None] | None = Field(None, description="The numbers printed on the [first, last] "
+                                                 "page, which can differ from the count (a cover, roman "
+                                                 "numerals); cite these to a reader holding the document.")
     section: str | None = Field(description="The heading the passage falls under (Word documents).")
     start: int = Field(description="Character offset of the passage in the document's text.")
     end: int
@@ -106,7 +109,8 @@ def search(service: Service, question: str, top_k: int = 5, collection: str | No
         passages=[Passage(rank=hit.rank, score=round(hit.score, 4), text=hit.text,
                           citation=Citation(document_id=hit.citation.document_id, title=hit.citation.title,
                                             source=hit.citation.source, page=hit.citation.page,
-                                            pages=hit.citation.pages, section=hit.citation.section,
+                                            pages=hit.citation.pages, page_labels=hit.citation.page_labels,
+                                            section=hit.citation.section,
                                             start=hit.citation.start, end=hit.citation.end),
                           highlight=[hit.highlight.start, hit.highlight.end])
                   for hit in answer.passages])

@@ -203,6 +203,9 @@ def ask(question: str, top_k: int, as_json: bool, collection: str, source: str |
         click.secho(f"[{hit.rank}] {c.title}", bold=True)
         where = (f"page {c.pages[0]}" if c.pages and c.pages[0] == c.pages[1] else
                  f"pages {c.pages[0]}-{c.pages[1]}" if c.pages else f"section {c.section!r}" if c.section else "")
+        labels = c.page_labels or [None, None]
+        if c.pages and labels[0] and labels[0] != str(c.pages[0]):  # a cover, roman numerals: say what is printed
+            where += f" (printed {labels[0]}" + (f"-{labels[1]})" if c.pages[1] > c.pages[0] and labels[1] else ")")
         click.echo(f"    {c.source}, {where + ', ' if where else ''}passage {c.passage}, characters {c.start}-{c.end}, "
                    f"score {hit.score:.4f}")
         relative = hit.highlight.start - c.start, hit.highlight.end - c.start

@@ -220,6 +220,9 @@ class Citation(Response):
                                            "has a new hash under the same id.")
     boxes: list[Box] = Field(description="The passage's rectangles on its pages, one per line (PDF only), "
                                          "to draw over GET /api/documents/{id}/pages/{n}.png.")
+    page_labels: list[str | None] | None = Field(None, description="The numbers printed on the [first, last] page "
+                                                 "(the PDF's page labels, else its running page numbers), "
+                                                 "which a reader holding the document sees; null when unknown.")
 
 
 class Passage(Response):

@@ -67,6 +67,7 @@ class Citation:
     section: str | None = None  # the heading the passage falls under (Word documents)
     document_hash: str = ""  # which version of the document is quoted (its text's SHA-256)
     boxes: list[Box] = field(default_factory=list)  # where the passage stands on its pages (PDF)
+    page_labels: list[str | None] | None = None  # the numbers printed on [first, last] page, when known (PDF)
 
 
 @dataclass
@@ -309,12 +310,14 @@ class Searcher:
         if passage.type == "docx":
             section = next((title for start, title in reversed(store.sections(passage.document_id))
                             if start <= passage.start), None)
-        boxes = []
+        boxes, labels = [], None
         if passage.type == "pdf":
             boxes = passage_boxes(store.boxes(passage.document_id, passage.start, passage.end),
                                   passage.start, passage.end)
+            labels = store.page_labels(passage.document_id, pages) if pages else None
         return Citation(passage.document_id, passage.title, passage.source, passage.index, passage.start,
-                        passage.end, pages[0] if pages else None, pages, section, passage.document_hash, boxes)
+                        passage.end, pages[0] if pages else None, pages, section, passage.document_hash, boxes,
+                        labels if labels and any(labels) else None)
 
     def certainty(self, question: str, ranked: list[Candidate], terms: list[str]) -> Confidence:
         """How sure the top answer is, and why not (qa/confidence.py). Never reorders `ranked`."""

@@ -407,6 +407,18 @@ class Store(Database):
         row = self.db.execute("SELECT sections FROM documents WHERE id = ?", (document_id,)).fetchone()
         return [tuple(section) for section in json.loads(row[0])] if row else []
 
+    def page_labels(self, document_id: str, numbers: list[int]) -> list[str | None]:
+        """The printed numbers (labels, qa/documents.py Page) of these pages of a document, None where
+        a page has none. The pages are stored in order, so page n is the (n-1)th: a path, not a scan."""
+        paths = [f"$[{int(n) - 1}]" for n in numbers]
+        row = self.db.execute("SELECT " + ", ".join("json_extract(pages, ?)" for _ in paths) + " FROM documents "
+                              "WHERE id = ?", [*paths, document_id]).fetchone()
+        labels = []
+        for number, page in zip(numbers, row or [None] * len(numbers)):
+            page = json.loads(page) if page else {}
+            labels.append(page.get("label") if page.get("number") == number else None)
+        return labels
+
     def counts(self) -> tuple[int, int]:
         documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         passages = self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]

@@ -126,6 +126,20 @@ def test_a_question_naming_a_page_finds_that_page_first(write_client, authorized
     assert any(fee_sentence(page) in p["text"] for p in passages[:2] for page in pages)
 
 
+def test_a_citation_carries_the_numbers_printed_on_its_pages(write_client, authorized):
+    """The file's 4th page prints "3" in its footer: a reader holding the report looks for page 3."""
+    assert upload(write_client, authorized, "fees.pdf", numbered_after_cover_pdf()).status_code == 201
+    passages = ask(write_client, "What is the mooring fee for a fishing boat?")
+    fee_pages = [p for p in passages if p["citation"]["source"] == "fees.pdf"]
+    assert fee_pages
+    for passage in fee_pages:
+        first, last = passage["citation"]["pages"]
+        printed = [str(n - 1) if n > 1 else None for n in (first, last)]
+        assert passage["citation"]["page_labels"] == (printed if any(printed) else None)
+    other = [p for p in passages if not p["citation"]["source"].endswith(".pdf")]
+    assert all(p["citation"]["page_labels"] is None for p in other)
+
+
 def test_a_page_image_is_a_png_rendered_once_then_cached(pdf_client, write_app):
     document_id = next(d["id"] for d in pdf_client.get("/api/documents").get_json()["documents"] if d["type"] == "pdf")
     response = pdf_client.get(f"/api/documents/{document_id}/pages/3.png")

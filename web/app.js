@@ -136,11 +136,20 @@ function isPdf(c, type) {
 function whereLabel(c, type) {
   const unit = isSlides(c, type) ? 'slide' : 'page';
   const [first, last] = Array.isArray(c.pages) ? c.pages : [c.page, c.page];
-  if (Number.isInteger(first) && Number.isInteger(last) && last > first) return `${unit}s ${first}–${last}`;
+  const printed = printedLabel(c, first, last);
+  if (Number.isInteger(first) && Number.isInteger(last) && last > first) return `${unit}s ${first}–${last}${printed}`;
   const page = Number.isInteger(c.page) ? c.page : first;
-  if (Number.isInteger(page)) return `${unit} ${page}`;
+  if (Number.isInteger(page)) return `${unit} ${page}${printed}`;
   if (c.section) return `section “${c.section}”`;
   return '';
+}
+
+// " (printed 12)" when the numbers printed on the pages differ from the count (a cover, roman
+// numerals): the reader holding the document finds the passage by those. '' otherwise.
+function printedLabel(c, first, last) {
+  const [from, to] = Array.isArray(c.page_labels) ? c.page_labels : [null, null];
+  if (!from || from === String(first)) return '';
+  return ` (printed ${to && to !== from && last > first ? `${from}–${to}` : from})`;
 }
 
 // The page a PDF citation opens at: its first page, else the page of its first box, else (a turn
@@ -414,7 +423,9 @@ function showPage(n) {
   const first = citedPage(view.citation, view.doc);
   const spans = Array.isArray(view.citation.pages) ? view.citation.pages : [first, first];
   const cited = n >= spans[0] && n <= spans[1];
-  pageLabel.textContent = `Page ${n}${count ? ` of ${count}` : ''}${cited ? ' · cited' : ''}`;
+  const printed = (pageInfo(view.doc, n) || {}).label;
+  const printedNote = printed && printed !== String(n) ? ` (printed ${printed})` : '';
+  pageLabel.textContent = `Page ${n}${count ? ` of ${count}` : ''}${printedNote}${cited ? ' · cited' : ''}`;
   pagePrev.disabled = n <= 1;
   pageNext.disabled = !count || n >= count;
   // A button disabled under the keyboard focus would drop it to <body>: hand it to the other one.
