@@ -182,6 +182,14 @@ class Searcher:
                 candidate.score += PAGE_BOOST
             seen = {candidate.row.id for candidate in named}
             candidates = named + [candidate for candidate in candidates if candidate.row.id not in seen]
+            if self.rerank:
+                # Re-ranked apart: MaxSim re-orders the named pages' passages among themselves and the
+                # others among themselves (each within its own score range), so it never outweighs the
+                # page the question names.
+                others = [candidate for candidate in candidates if candidate.row.id not in seen]
+                both = self.rerank_late(question, sorted(named, key=lambda c: -c.score)) + \
+                    self.rerank_late(question, sorted(others, key=lambda c: -c.score))
+                return sorted(both, key=lambda c: -c.score)
         ranked = sorted(candidates, key=lambda c: -c.score)
         return self.rerank_late(question, ranked) if self.rerank else ranked
 
