@@ -67,13 +67,15 @@ PPTX_SLIDES = [
 
 
 def build_pdf(pages: list[tuple[str, list[str]]]) -> bytes:
-    """A text PDF, a heading and paragraphs a page (fpdf2's core Helvetica: Latin-1 only)."""
+    """A text PDF, a heading and paragraphs a page (fpdf2's core Helvetica: Latin-1 only). Its page
+    labels number the first page "i" and the next ones from 1, as a report with a cover does."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
     pdf.set_margins(25, 25)
-    for heading, paragraphs in pages:
+    for number, (heading, paragraphs) in enumerate(pages, start=1):
         pdf.add_page()
+        pdf.set_page_label("r" if number == 1 else "D", label_start=1 if number <= 2 else None)
         pdf.set_font("helvetica", style="B", size=16)
         pdf.multi_cell(0, 10, heading, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("helvetica", size=11)
@@ -317,7 +319,7 @@ def open_pdf_citation(page):
     first = answer.locator(".passage").first
     assert PDF_ANSWER in first.locator(".passage-text").inner_text()
     assert "lighthouse.pdf" in first.locator(".passage-source").inner_text()
-    assert re.match(r"pages? 2\b", first.locator(".passage-where").inner_text())
+    assert re.match(r"pages? 2\b.* \(printed 1\b", first.locator(".passage-where").inner_text())
     answer.locator(".cite-marker").click()
     page.locator("#cited-passage").wait_for()
     page.locator("#page-boxes .page-box").first.wait_for()
@@ -334,7 +336,7 @@ def test_a_pdf_citation_opens_its_page_with_the_passage_outlined(browser, paged_
             assert left - 0.5 <= x0 < x1 <= right + 0.5 and top - 0.5 <= y0 < y1 <= bottom + 0.5
         # The panel names the page, and the text beside the image has the passage marked.
         assert re.search(r"\bpages? 2\b", page.locator("#document-meta").inner_text())
-        assert page.locator("#page-label").inner_text().startswith("Page 2 of 3")
+        assert page.locator("#page-label").inner_text().startswith("Page 2 of 3 (printed 1)")
         assert PDF_ANSWER in page.locator("#cited-passage").inner_text()
         # Boxes are drawn only on the page they belong to, and the user can step between pages.
         page.click("#page-prev")
