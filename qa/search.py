@@ -173,6 +173,7 @@ class Searcher:
         terms = without_mentions(terms, question)
         stems = [] if self.retriever == "dense" else [stem(t) for t in self.selective(terms, within)]
         candidates, bounds = self.fused(query, stems, within, boost_document)
+        named: list[Candidate] = []
         on_pages = self.page_mask(pages, within)
         if on_pages is not None:
             # Scored on the same scale as the rest (the whole index's BM25 statistics, the main
@@ -181,17 +182,13 @@ class Searcher:
             for candidate in named:
                 candidate.score += PAGE_BOOST
             seen = {candidate.row.id for candidate in named}
-            candidates = named + [candidate for candidate in candidates if candidate.row.id not in seen]
-            if self.rerank:
-                # Re-ranked apart: MaxSim re-orders the named pages' passages among themselves and the
-                # others among themselves (each within its own score range), so it never outweighs the
-                # page the question names.
-                others = [candidate for candidate in candidates if candidate.row.id not in seen]
-                both = self.rerank_late(question, sorted(named, key=lambda c: -c.score)) + \
-                    self.rerank_late(question, sorted(others, key=lambda c: -c.score))
-                return sorted(both, key=lambda c: -c.score)
-        ranked = sorted(candidates, key=lambda c: -c.score)
-        return self.rerank_late(question, ranked) if self.rerank else ranked
+            candidates = [candidate for candidate in candidates if candidate.row.id not in seen]
+        groups = [sorted(group, key=lambda c: -c.score) for group in (named, candidates) if group]
+        if self.rerank:
+            # The named pages' passages and the others are re-ranked apart, each within its own score
+            # range, so MaxSim never outweighs the page the question names.
+            groups = [self.rerank_late(question, group) for group in groups]
+        return sorted((candidate for group in groups for candidate in group), key=lambda c: -c.score)
 
     def fused(self, query: np.ndarray | None, stems: list[str], within: np.ndarray | None,
               boost_document: str | None, bounds: Bounds | None = None) -> tuple[list[Candidate], Bounds]:
