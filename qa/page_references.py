@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from qa.terms import STOP_WORDS
+
 NUMBERS = {word: n for n, word in enumerate(
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty".split(), start=1)}
@@ -40,6 +42,13 @@ def without_mentions(terms: list[str], question: str) -> list[str]:
     return [term for term in terms if term not in mentioned] or terms
 
 
+def modifies_a_noun(rest: str) -> bool:
+    """True when "cover page" (or "front page", ...) is followed by a content word: then it describes
+    a thing ("front page news", "the cover page model"), not the place to look ("on the cover page?")."""
+    following = re.match(r"\s+([A-Za-z]+)", rest)
+    return bool(following) and following.group(1).casefold() not in STOP_WORDS
+
+
 def named_pages(question: str) -> list[int]:
     """The page numbers the question names, in order, without repeats ([] when it names none)."""
     found: list[int] = []
@@ -47,6 +56,8 @@ def named_pages(question: str) -> list[int]:
         word = match.group(1).casefold()
         found.append(NUMBERS[word] if word in NUMBERS else int(word))
     for match in ORDINAL.finditer(question):
+        if modifies_a_noun(question[match.end():]):
+            continue
         word = match.group(1).casefold()
         found.append(ORDINALS.get(word, 1))
     pages = [page for page in dict.fromkeys(found) if page >= 1]

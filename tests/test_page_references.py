@@ -18,6 +18,9 @@ from qa.page_references import mention_words, named_pages
     ("Which page lists the fees?", []),
     ("What happened in 1917?", []),
     ("Compare pages 1, page 2, page 3 and page 4", []),  # a question about many pages is about none
+    ("What made front page news in the spring?", []),  # "front page" describing a thing, not a place
+    ("Which schools use year 3 students as cover page student models?", []),
+    ("Is the first page of the report signed?", [1]),
 ])
 def test_named_pages(question, pages):
     assert named_pages(question) == pages
