@@ -59,12 +59,15 @@ class Evidence:
     agreement: float = 0.0  # 1 when dense and BM25 put the same document first
     margin: float = 0.0  # fused score of the top passage minus the best of another document
     type_mismatch: float = 0.0  # 1 when "when"/"how many" finds no year/number in the best sentence
+    dense: float = 0.0  # the top passage's cosine blend (passage and best sentence), as ranked
+    late: float = 0.0  # its MaxSim over the question's words (qa/maxsim.py), 0 when not re-ranked
 
     def features(self) -> dict[str, float]:
         return {"sentence_cosine": self.sentence_cosine, "coverage": self.coverage,
                 "key_missing": self.key_missing, "named_missing": self.named_missing,
                 "named_missing_passage": self.named_missing_passage, "agreement": self.agreement, "margin": self.margin,
-                "type_mismatch": self.type_mismatch, "unknown": float(bool(self.unknown))}
+                "type_mismatch": self.type_mismatch, "unknown": float(bool(self.unknown)),
+                "dense": self.dense, "late": self.late}
 
 
 @dataclass
@@ -169,6 +172,7 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
     other = next((c.score for c in ranked if c.row.document_id != top.row.document_id), 0.0)
     evidence.margin = top.score - other
     evidence.type_mismatch = float(type_mismatch(question, top))
+    evidence.dense, evidence.late = top.dense, top.late or 0.0
     return evidence
 
 
