@@ -3,8 +3,8 @@
 Two retrievers look at every question: dense (FAISS over the model's vectors, which finds
 paraphrases) and BM25 (qa/lexical.py, which finds the rare names and numbers questions hinge on).
 A candidate's dense score blends its passage vector with its best sentence vector; both sides are
-min-max normalised and summed, passages of a document that has a strong passage get a lift, and
-near-duplicates are dropped. Each hit marks the sentence that best matches the question.
+min-max normalised and summed, passages of a document that has a strong passage get a lift, and the
+first few are re-ranked by MaxSim (qa/maxsim.py). qa/citations.py turns the ranking into cited hits.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from qa.citations import Hit, cite
 from qa.confidence import Confidence, assess
 from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.errors import EmptyQuestion, IndexNotBuilt
@@ -23,7 +24,7 @@ from qa.metadata import DEFAULT_COLLECTION
 from qa.page_references import named_pages, without_mentions
 from qa.schemas import Filter
 from qa.store import ScoringRow
-from qa.terms import query_terms, stem, words
+from qa.terms import query_terms, stem
 
 # Tuned on xquad-en and checked on cmu-s08 (bench/README.md has the figures for each lever).
 CANDIDATES = 50  # taken from each retriever; each side's 50th score is its zero point
@@ -42,47 +43,6 @@ VARIANTS = tuple(f"{r}{'+' + late if late else ''}" for r in RETRIEVERS for late
 # threads spin after each one, taking the cores FAISS and the model need. Measured at 100k
 # passages: a question 59 ms -> 25 ms at p50 (bench/README.md). Other BLAS (torch's MKL) untouched.
 ThreadpoolController().select(internal_api="openblas").limit(limits=1)
-
-
-@dataclass
-class Box:
-    """A rectangle of the passage on its page: PDF points from the page's top-left corner."""
-    page: int
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-
-
-@dataclass
-class Citation:
-    document_id: str
-    title: str
-    source: str
-    passage: int  # the passage's position in its document
-    start: int  # character offsets into the document's text
-    end: int
-    page: int | None = None  # the first page the passage is on, 1-based (a slide, for a presentation)
-    pages: list[int] | None = None  # [first, last]
-    section: str | None = None  # the heading the passage falls under (Word documents)
-    document_hash: str = ""  # which version of the document is quoted (its text's SHA-256)
-    boxes: list[Box] = field(default_factory=list)  # where the passage stands on its pages (PDF)
-    page_labels: list[str | None] | None = None  # the numbers printed on [first, last] page, when known (PDF)
-
-
-@dataclass
-class Span:
-    start: int
-    end: int
-
-
-@dataclass
-class Hit:
-    rank: int
-    score: float
-    text: str
-    citation: Citation
-    highlight: Span
 
 
 @dataclass
@@ -156,7 +116,7 @@ class Searcher:
             in_context_certainty = self.certainty(searched, in_context, searched_terms)
             if in_context_certainty.score >= certainty.score:
                 ranked, terms, certainty = in_context, searched_terms, in_context_certainty
-        hits = self.cite(ranked, top_k, terms)
+        hits = cite(self.index.store, ranked, top_k, terms)
         top = hits[0].citation if hits else None
         next_ = next_topic(question, topic, top.title if top else "", top.document_id if top else None)
         return Answer(question, certainty.confident, hits, round((time.perf_counter() - started) * 1000, 2), next_,
@@ -279,51 +239,6 @@ class Searcher:
         kept = [term for term in terms if frequencies[stem(term)] <= limit]
         return kept or sorted(terms, key=lambda term: frequencies[stem(term)])[:2]
 
-    def cite(self, ranked: list[Candidate], top_k: int, terms: list[str]) -> list[Hit]:
-        """Turn ranked candidates into hits, skipping passages that repeat one already returned."""
-        hits: list[Hit] = []
-        seen: list[set[str]] = []
-        seen_texts: set[str] = set()
-        wanted = {stem(term) for term in terms}
-        for candidate in ranked[: top_k * 4 + 10]:
-            passage = candidate.row
-            if passage.text in seen_texts:  # the exact copy is the cheap case
-                continue
-            seen_texts.add(passage.text)
-            vocabulary = set(words(passage.text))
-            if any(is_near_duplicate(vocabulary, other) for other in seen):
-                continue
-            seen.append(vocabulary)
-            start, end = best_sentence(candidate, wanted) if len(passage.sentences) else (passage.start, passage.end)
-            hits.append(Hit(
-                rank=len(hits) + 1,
-                score=round(candidate.score, 6),
-                text=passage.text,
-                citation=self.citation(passage),
-                highlight=Span(start, end),
-            ))
-            if len(hits) == top_k:
-                break
-        return hits
-
-    def citation(self, passage: ScoringRow) -> Citation:
-        """Where the passage is: its offsets, and for paged documents its pages (and its boxes on
-        them, for a PDF); for a Word document the section it falls under."""
-        store = self.index.store
-        pages = [passage.page_first, passage.page_last] if passage.page_first is not None else None
-        section = None
-        if passage.type == "docx":
-            section = next((title for start, title in reversed(store.sections(passage.document_id))
-                            if start <= passage.start), None)
-        boxes, labels = [], None
-        if passage.type == "pdf":
-            boxes = passage_boxes(store.boxes(passage.document_id, passage.start, passage.end),
-                                  passage.start, passage.end)
-            labels = store.page_labels(passage.document_id, pages) if pages else None
-        return Citation(passage.document_id, passage.title, passage.source, passage.index, passage.start,
-                        passage.end, pages[0] if pages else None, pages, section, passage.document_hash, boxes,
-                        labels if labels and any(labels) else None)
-
     def certainty(self, question: str, ranked: list[Candidate], terms: list[str]) -> Confidence:
         """How sure the top answer is, and why not (qa/confidence.py). Never reorders `ranked`."""
         return assess(question, terms, ranked, self.index, lexical_only=self.retriever == "bm25")
@@ -340,31 +255,6 @@ def score_dense(candidates: list[Candidate], query: np.ndarray) -> None:
         cosines = every_sentence[end - len(candidate.row.sentence_vectors) : end]
         candidate.sentence_cosines = cosines if len(cosines) else None
         candidate.dense = (1 - SENTENCE_WEIGHT) * float(passage_cosine) + SENTENCE_WEIGHT * candidate.best_sentence_cosine
-
-
-def best_sentence(candidate: Candidate, wanted: set[str]) -> tuple[int, int]:
-    """The highlight: the sentence whose cosine plus half its share of the question's (stemmed)
-    terms is highest. Only computed for the passages returned."""
-    row = candidate.row
-    lexical = np.array([len({stem(w) for w in words(row.text[s - row.start : e - row.start])} & wanted)
-                        for s, e in row.sentences], dtype=np.float32) / max(len(wanted), 1)
-    scores = lexical if candidate.sentence_cosines is None else candidate.sentence_cosines + 0.5 * lexical
-    start, end = row.sentences[int(np.argmax(scores))]
-    return int(start), int(end)
-
-
-def passage_boxes(lines: list[tuple], start: int, end: int) -> list[Box]:
-    """The passage's rectangles from its lines' boxes: a line the passage starts or ends inside is cut
-    where its characters would be, in proportion (PDF lines are set in one font, near enough).
-
-    Example: a line of chars [100, 200) at x 50..250, passage [150, 400): that line's box -> x 150..250."""
-    boxes = []
-    for line_start, line_end, page, x0, y0, x1, y1 in lines:
-        width = (x1 - x0) / max(line_end - line_start, 1)
-        left = x0 + width * max(0, start - line_start)
-        right = x1 - width * max(0, line_end - end)
-        boxes.append(Box(int(page), round(left, 1), round(y0, 1), round(max(right, left), 1), round(y1, 1)))
-    return boxes
 
 
 def clean_question(question: str) -> str:
@@ -389,10 +279,3 @@ def normalise(scores: dict[int, float], bounds: tuple[float, float]) -> dict[int
     """Min-max by `bounds` (score_bounds): high becomes 1, low 0 (lower ones clip at 0)."""
     low, high = bounds
     return {pid: max(0.0, (score - low) / (high - low + 1e-9)) for pid, score in scores.items()}
-
-
-def is_near_duplicate(vocabulary: set[str], other: set[str], threshold: float = 0.9) -> bool:
-    """Word-set Jaccard similarity: catches the same paragraph published twice with small edits."""
-    if not vocabulary or not other:
-        return vocabulary == other
-    return len(vocabulary & other) / len(vocabulary | other) >= threshold

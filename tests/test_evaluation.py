@@ -5,8 +5,9 @@ import json
 
 import pytest
 
+from qa.citations import Citation, Hit, Span
 from qa.evaluation import Question, answer_rank, cited_pages, load_questions
-from qa.search import Answer, Citation, Hit, Span
+from qa.search import Answer
 
 
 def hit(rank: int, text: str, source: str, pages: list[int] | None = None, page: int | None = None) -> Hit:
