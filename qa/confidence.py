@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from qa.maxsim import idf
 from qa.page_references import mention_words, without_mentions
 from qa.terms import STOP_WORDS, stem, words
 
@@ -108,10 +109,6 @@ def key_terms(question: str, frequencies: dict[str, int], passages: int) -> list
 def fold(text: str) -> str:
     """Lower case without accents, as qa.terms.words sees text."""
     return " ".join(words(text)) if not text.isascii() else text.casefold()
-
-
-def idf(frequency: int, passages: int) -> float:
-    return math.log((passages - frequency + 0.5) / (frequency + 0.5) + 1)
 
 
 def measure(question: str, terms: list[str], ranked: list[Candidate], index: Index) -> Evidence:

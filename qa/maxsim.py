@@ -147,10 +147,14 @@ def similarities(question: np.ndarray, stacked: Stacked) -> np.ndarray:
 
 # -- scoring ---------------------------------------------------------------------------------------
 
+def idf(frequency: int, passages: int) -> float:
+    """BM25's IDF (Lucene's, never negative) of a term held by `frequency` of `passages`."""
+    return math.log((passages - frequency + 0.5) / (frequency + 0.5) + 1)
+
+
 def idf_weights(question: WordStates, frequencies: dict[str, int], passages: int) -> np.ndarray:
-    """BM25's IDF of each question word's stem (a name weighs more than 'year')."""
-    return np.array([math.log((passages - frequencies.get(stem(w), 0) + 0.5) / (frequencies.get(stem(w), 0) + 0.5) + 1)
-                     for w in question.words], dtype=np.float32)
+    """The IDF of each question word's stem (a name weighs more than 'year')."""
+    return np.array([idf(frequencies.get(stem(w), 0), passages) for w in question.words], dtype=np.float32)
 
 
 def maxsim(question: np.ndarray, weights: np.ndarray, passage: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:

@@ -4,7 +4,8 @@ Two retrievers look at every question: dense (FAISS over the model's vectors, wh
 paraphrases) and BM25 (qa/lexical.py, which finds the rare names and numbers questions hinge on).
 A candidate's dense score blends its passage vector with its best sentence vector; both sides are
 min-max normalised and summed, passages of a document that has a strong passage get a lift, and the
-first few are re-ranked by MaxSim (qa/maxsim.py). qa/citations.py turns the ranking into cited hits.
+first few are re-ranked by how many of the question's words one sentence holds together and by
+MaxSim (qa/maxsim.py). qa/citations.py turns the ranking into cited hits.
 """
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from qa.confidence import Confidence, assess
 from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
-from qa.maxsim import RERANK_CANDIDATES, Match, evidence, fuse, idf_weights, scores, stack, unpack
+from qa.maxsim import RERANK_CANDIDATES, Match, evidence, fuse, idf, idf_weights, scores, stack, unpack
 from qa.metadata import DEFAULT_COLLECTION
 from qa.page_references import named_pages, without_mentions
 from qa.schemas import Filter
 from qa.store import ScoringRow
-from qa.terms import query_terms, stem
+from qa.terms import query_terms, stem, words
 
 # Tuned on xquad-en and checked on cmu-s08 (bench/README.md has the figures for each lever).
 CANDIDATES = 50  # taken from each retriever; each side's 50th score is its zero point
@@ -34,6 +35,7 @@ DOCUMENT_WEIGHT = 0.2  # + this share of the best fused score in the same docume
 TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's topic document
 Bounds = tuple[tuple[float, float], tuple[float, float]]  # (low, high) of the dense and BM25 scores
 PAGE_BOOST = 0.5  # added to the passages on the pages a question names ("on page 17")
+SENTENCE_MATCH_WEIGHT = 0.6  # re-rank: + this x the best sentence's IDF-weighted share of the question's terms
 COMMON_TERM_SHARE = 0.15  # BM25 skips terms found in more than this share of passages
 RETRIEVERS = ("hybrid", "dense", "bm25")
 RERANKERS = ("maxsim",)  # a retriever may be followed by one: "hybrid+maxsim" (qa/maxsim.py)
@@ -147,7 +149,7 @@ class Searcher:
         if self.rerank:
             # The named pages' passages and the others are re-ranked apart, each within its own score
             # range, so MaxSim never outweighs the page the question names.
-            groups = [self.rerank_late(question, group) for group in groups]
+            groups = [self.rerank_late(question, terms, group) for group in groups]
         return sorted((candidate for group in groups for candidate in group), key=lambda c: -c.score)
 
     def fused(self, query: np.ndarray | None, stems: list[str], within: np.ndarray | None,
@@ -193,11 +195,12 @@ class Searcher:
             mask = mask[:size] & within[:size]
         return mask if mask.any() else None
 
-    def rerank_late(self, question: str, ranked: list[Candidate]) -> list[Candidate]:
-        """The first RERANK_CANDIDATES re-ordered by their fused score and their MaxSim over stored
-        token states (qa/maxsim.py); the rest keep their order below them. A head's new scores stay
-        in its old range, so scores still fall with rank. Skipped when any of them has no stored
-        states (an index from before they were kept, until its next ingest)."""
+    def rerank_late(self, question: str, terms: list[str], ranked: list[Candidate]) -> list[Candidate]:
+        """The first RERANK_CANDIDATES re-ordered by their fused score plus their sentence match
+        (`sentence_match`), and their MaxSim over stored token states (qa/maxsim.py); the rest keep
+        their order below them. A head's new scores stay in its old range, so scores still fall with
+        rank. Skipped when any of them has no stored states (an index from before they were kept,
+        until its next ingest)."""
         head = ranked[:RERANK_CANDIDATES]
         if len(head) < 2:
             return ranked
@@ -205,11 +208,15 @@ class Searcher:
         question_words = self.index.embedder.encode_query_words(question)
         if len(packed) < len(head) or not question_words.words:
             return ranked
-        frequencies, passages = self.index.reader.document_frequencies([stem(w) for w in question_words.words])
+        term_stems = list(dict.fromkeys(stem(term) for term in terms))
+        frequencies, passages = self.index.reader.document_frequencies(
+            list(dict.fromkeys(term_stems + [stem(w) for w in question_words.words])))
         weights = idf_weights(question_words, frequencies, passages)
         late = scores(question_words.vectors, weights, stack([packed[c.row.id] for c in head], self.index.dimension))
+        term_weights = {s: idf(frequencies.get(s, 0), passages) for s in term_stems}
         first = np.array([c.score for c in head])
-        fused = fuse(first, late)
+        matched = np.array([sentence_match(c.row, term_weights) for c in head])
+        fused = fuse(first + SENTENCE_MATCH_WEIGHT * matched, late)
         low, high = first.min(), first.max()
         for candidate, value, late_score in zip(head, fused, late):
             candidate.score = float(low + value * (high - low))
@@ -255,6 +262,21 @@ def score_dense(candidates: list[Candidate], query: np.ndarray) -> None:
         cosines = every_sentence[end - len(candidate.row.sentence_vectors) : end]
         candidate.sentence_cosines = cosines if len(cosines) else None
         candidate.dense = (1 - SENTENCE_WEIGHT) * float(passage_cosine) + SENTENCE_WEIGHT * candidate.best_sentence_cosine
+
+
+def sentence_match(row: ScoringRow, weights: dict[str, float]) -> float:
+    """The IDF-weighted share of the question's (stemmed) terms that the passage's best sentence
+    holds. An answer sentence tends to hold the question's words together ("Hamilton County covers
+    approximately 538 square miles"); a passage that has them in different sentences is more often
+    about something beside the point. Measured in bench/README.md (Retrieval quality)."""
+    total = sum(weights.values())
+    if not total or not len(row.sentences):
+        return 0.0
+    best = 0.0
+    for start, end in row.sentences:
+        held = {stem(w) for w in words(row.text[start - row.start : end - row.start])}
+        best = max(best, sum(weight for term, weight in weights.items() if term in held))
+    return best / total
 
 
 def clean_question(question: str) -> str:
