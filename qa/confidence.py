@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from qa.maxsim import idf
+from qa.lexical import idf, sentence_match
 from qa.page_references import mention_words, without_mentions
 from qa.terms import STOP_WORDS, stem, words
 
@@ -62,13 +62,14 @@ class Evidence:
     type_mismatch: float = 0.0  # 1 when "when"/"how many" finds no year/number in the best sentence
     dense: float = 0.0  # the top passage's cosine blend (passage and best sentence), as ranked
     late: float = 0.0  # its MaxSim over the question's words (qa/maxsim.py), 0 when not re-ranked
+    sentence_match: float = 0.0  # IDF-weighted share of the question's terms its best sentence holds
 
     def features(self) -> dict[str, float]:
         return {"sentence_cosine": self.sentence_cosine, "coverage": self.coverage,
                 "key_missing": self.key_missing, "named_missing": self.named_missing,
                 "named_missing_passage": self.named_missing_passage, "agreement": self.agreement, "margin": self.margin,
                 "type_mismatch": self.type_mismatch, "unknown": float(bool(self.unknown)),
-                "dense": self.dense, "late": self.late}
+                "dense": self.dense, "late": self.late, "sentence_match": self.sentence_match}
 
 
 @dataclass
@@ -127,6 +128,7 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
     weights = {s: idf(frequencies.get(s, 0), passages) for s in stems}
     evidence.sentence_cosine = top.best_sentence_cosine
     evidence.coverage = sum(weights[s] for s in stems if s in in_passage) / (sum(weights.values()) or 1.0)
+    evidence.sentence_match = sentence_match(top.row, weights)
 
     # The other retrieved passages of the top document (its neighbours among the candidates): a name
     # the top passage only calls "he" is usually in one of them. Only looked into for a key term the

@@ -18,13 +18,16 @@ import zipfile
 from array import array
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
 from qa.errors import IndexCorrupt
 from qa.files import write_atomically
 from qa.terms import STOP_WORDS, stem, words
+
+if TYPE_CHECKING:
+    from qa.store import ScoringRow
 
 FORMAT = 1  # bump when passage_terms or the arrays change: an older file is then rebuilt
 K1, B = 1.2, 0.75
@@ -244,3 +247,25 @@ class LexicalIndex:
         index.rows_of = {int(passage_id): row for row, passage_id in enumerate(index.ids)}
         index.total_length = float(index.lengths.sum())
         return index, generation
+
+
+def idf(frequency: int, passages: int) -> float:
+    """BM25's IDF (Lucene's, never negative) of a term held by `frequency` of `passages`: the weight
+    of a question's term wherever the ranker and the abstention compare words."""
+    return math.log((passages - frequency + 0.5) / (frequency + 0.5) + 1)
+
+
+def sentence_match(row: ScoringRow, weights: dict[str, float]) -> float:
+    """The IDF-weighted share of the question's (stemmed) terms that the passage's best sentence
+    holds. An answer sentence tends to hold the question's words together ("Hamilton County covers
+    approximately 538 square miles"); a passage that has them in different sentences is more often
+    about something beside the point. The re-rank weighs it (qa/search.py); the abstention
+    measures it (qa/confidence.py)."""
+    total = sum(weights.values())
+    if not total or not len(row.sentences):
+        return 0.0
+    best = 0.0
+    for start, end in row.sentences:
+        held = {stem(w) for w in words(row.text[start - row.start : end - row.start])}
+        best = max(best, sum(weight for term, weight in weights.items() if term in held))
+    return best / total

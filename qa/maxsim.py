@@ -16,11 +16,11 @@ only the first.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from qa.lexical import idf
 from qa.terms import STOP_WORDS, stem, words
 
 # The fused ranking's top this many are re-ranked: MaxSim tells apart the neighbouring paragraphs the
@@ -146,11 +146,6 @@ def similarities(question: np.ndarray, stacked: Stacked) -> np.ndarray:
 
 
 # -- scoring ---------------------------------------------------------------------------------------
-
-def idf(frequency: int, passages: int) -> float:
-    """BM25's IDF (Lucene's, never negative) of a term held by `frequency` of `passages`."""
-    return math.log((passages - frequency + 0.5) / (frequency + 0.5) + 1)
-
 
 def idf_weights(question: WordStates, frequencies: dict[str, int], passages: int) -> np.ndarray:
     """The IDF of each question word's stem (a name weighs more than 'year')."""

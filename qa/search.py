@@ -20,12 +20,13 @@ from qa.confidence import Confidence, assess
 from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
-from qa.maxsim import RERANK_CANDIDATES, Match, evidence, fuse, idf, idf_weights, scores, stack, unpack
+from qa.lexical import idf, sentence_match
+from qa.maxsim import RERANK_CANDIDATES, Match, evidence, fuse, idf_weights, scores, stack, unpack
 from qa.metadata import DEFAULT_COLLECTION
 from qa.page_references import named_pages, without_mentions
 from qa.schemas import Filter
 from qa.store import ScoringRow
-from qa.terms import query_terms, stem, words
+from qa.terms import query_terms, stem
 
 # Tuned on xquad-en and checked on cmu-s08 (bench/README.md has the figures for each lever).
 CANDIDATES = 50  # taken from each retriever; each side's 50th score is its zero point
@@ -262,21 +263,6 @@ def score_dense(candidates: list[Candidate], query: np.ndarray) -> None:
         cosines = every_sentence[end - len(candidate.row.sentence_vectors) : end]
         candidate.sentence_cosines = cosines if len(cosines) else None
         candidate.dense = (1 - SENTENCE_WEIGHT) * float(passage_cosine) + SENTENCE_WEIGHT * candidate.best_sentence_cosine
-
-
-def sentence_match(row: ScoringRow, weights: dict[str, float]) -> float:
-    """The IDF-weighted share of the question's (stemmed) terms that the passage's best sentence
-    holds. An answer sentence tends to hold the question's words together ("Hamilton County covers
-    approximately 538 square miles"); a passage that has them in different sentences is more often
-    about something beside the point. Measured in bench/README.md (Retrieval quality)."""
-    total = sum(weights.values())
-    if not total or not len(row.sentences):
-        return 0.0
-    best = 0.0
-    for start, end in row.sentences:
-        held = {stem(w) for w in words(row.text[start - row.start : end - row.start])}
-        best = max(best, sum(weight for term, weight in weights.items() if term in held))
-    return best / total
 
 
 def clean_question(question: str) -> str:

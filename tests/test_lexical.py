@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.errors import IndexCorrupt
-from qa.lexical import LexicalIndex, passage_terms
+from qa.lexical import LexicalIndex, passage_terms, sentence_match
 from qa.terms import stem
 
 PASSAGES = {
@@ -129,3 +129,14 @@ def test_merged_builds_a_new_index_and_leaves_this_one_as_it_was(tmp_path):
     assert dict(merged.search(stems("crayfish", "otters"), 10)) == pytest.approx(dict(before))
     index.save(tmp_path / "lexical.npz", generation=3)  # saving writes the merged form, changes nothing
     assert not index.compact and len(LexicalIndex.load(tmp_path / "lexical.npz")[0].ids) == 4
+
+
+def test_sentence_match_is_the_share_of_the_question_one_sentence_holds():
+    text = "Hamilton County is in Nebraska. It covers 538 square miles. Hamilton County covers 538 square miles."
+    sentences = np.array([(100, 131), (132, 159), (160, 211)], dtype=np.int32)  # document offsets
+    row = type("Row", (), {"text": text, "start": 100, "sentences": sentences})()
+    weights = {stem(w): weight for w, weight in [("hamilton", 3.0), ("covers", 1.0), ("square", 1.0), ("miles", 1.0)]}
+    assert sentence_match(row, weights) == 1.0  # the third sentence holds all four
+    row.sentences = sentences[:2]
+    assert sentence_match(row, weights) == 0.5  # "Hamilton" (3) or "covers square miles" (3), never together
+    assert sentence_match(row, {}) == 0.0

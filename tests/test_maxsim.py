@@ -9,8 +9,8 @@ from qa.app import create_app
 from qa.index import Index
 from qa.maxsim import RERANK_CANDIDATES, WordStates, evidence, idf_weights, pack, scores, stack, unpack
 from qa.policy import ChunkingPolicy
-from qa.search import Searcher, sentence_match
-from qa.terms import query_terms, stem
+from qa.search import Searcher
+from qa.terms import query_terms
 
 QUESTIONS = ["Where do river otters sleep?", "What do beavers build on the river?",
              "Which birds nest in the reeds?", "When do salmon swim upstream?"]
@@ -166,17 +166,6 @@ def test_the_passage_holding_the_question_in_one_sentence_climbs_over_one_holdin
         return [c.row.title for c in Searcher(river_index, retriever).rank(question, query_terms(question))[:2]]
     assert titles("hybrid") == ["Notes", "Dawn"]
     assert titles("hybrid+maxsim") == ["Dawn", "Notes"]
-
-
-def test_sentence_match_is_the_share_of_the_question_one_sentence_holds():
-    text = "Hamilton County is in Nebraska. It covers 538 square miles. Hamilton County covers 538 square miles."
-    sentences = np.array([(100, 131), (132, 159), (160, 211)], dtype=np.int32)  # document offsets
-    row = type("Row", (), {"text": text, "start": 100, "sentences": sentences})()
-    weights = {stem(w): weight for w, weight in [("hamilton", 3.0), ("covers", 1.0), ("square", 1.0), ("miles", 1.0)]}
-    assert sentence_match(row, weights) == 1.0  # the third sentence holds all four
-    row.sentences = sentences[:2]
-    assert sentence_match(row, weights) == 0.5  # "Hamilton" (3) or "covers square miles" (3), never together
-    assert sentence_match(row, {}) == 0.0
 
 
 def test_passages_without_stored_states_are_not_reranked(river_index):
