@@ -265,7 +265,8 @@ def sentence_match(row: ScoringRow, weights: dict[str, float]) -> float:
     if not total or not len(row.sentences):
         return 0.0
     best = 0.0
-    for start, end in row.sentences:
-        held = {stem(w) for w in words(row.text[start - row.start : end - row.start])}
+    text, offset = row.text, row.start
+    for start, end in row.sentences.tolist():  # Python ints: slicing by numpy ints is slower
+        held = {stem(w) for w in words(text[start - offset : end - offset])}
         best = max(best, sum(weight for term, weight in weights.items() if term in held))
     return best / total
