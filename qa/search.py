@@ -150,7 +150,7 @@ class Searcher:
         if self.rerank:
             # The named pages' passages and the others are re-ranked apart, each within its own score
             # range, so MaxSim never outweighs the page the question names.
-            groups = [self.rerank_late(question, terms, group) for group in groups]
+            groups = [self.rerank_late(question, terms, group, within) for group in groups]
         return sorted((candidate for group in groups for candidate in group), key=lambda c: -c.score)
 
     def fused(self, query: np.ndarray | None, stems: list[str], within: np.ndarray | None,
@@ -196,12 +196,14 @@ class Searcher:
             mask = mask[:size] & within[:size]
         return mask if mask.any() else None
 
-    def rerank_late(self, question: str, terms: list[str], ranked: list[Candidate]) -> list[Candidate]:
+    def rerank_late(self, question: str, terms: list[str], ranked: list[Candidate],
+                    within: np.ndarray | None = None) -> list[Candidate]:
         """The first RERANK_CANDIDATES re-ordered by their fused score plus their sentence match
         (`sentence_match`), and their MaxSim over stored token states (qa/maxsim.py); the rest keep
         their order below them. A head's new scores stay in its old range, so scores still fall with
         rank. Skipped when any of them has no stored states (an index from before they were kept,
-        until its next ingest)."""
+        until its next ingest). The terms' IDF counts the passages in `within`, as BM25 does: a
+        filtered search ranks as an index of only those documents would."""
         head = ranked[:RERANK_CANDIDATES]
         if len(head) < 2:
             return ranked
@@ -211,7 +213,7 @@ class Searcher:
             return ranked
         term_stems = list(dict.fromkeys(stem(term) for term in terms))
         frequencies, passages = self.index.reader.document_frequencies(
-            list(dict.fromkeys(term_stems + [stem(w) for w in question_words.words])))
+            list(dict.fromkeys(term_stems + [stem(w) for w in question_words.words])), within)
         weights = idf_weights(question_words, frequencies, passages)
         late = scores(question_words.vectors, weights, stack([packed[c.row.id] for c in head], self.index.dimension))
         term_weights = {s: idf(frequencies.get(s, 0), passages) for s in term_stems}
