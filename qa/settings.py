@@ -37,8 +37,9 @@ class Settings(BaseSettings):
     read_token: str | None = Field(None, description="Bearer token for reads; unset = reads open.")
     tokens_file: Path | None = Field(None, description="A JSON or TOML file of tokens, each with its access (read or "
                                                        "write) and collections; set = reads need a token too.")
-    rerank: Literal["maxsim", "off"] = Field("maxsim", description="Re-rank the first 5 candidates by MaxSim over "
-                                             "stored token states (qa/maxsim.py); off = the fused ranking alone.")
+    rerank: Literal["maxsim", "off"] = Field("maxsim", description="Re-rank the first 5 candidates by their best "
+                                             "sentence's share of the question's words and by MaxSim over stored "
+                                             "token states (qa/maxsim.py); off = the fused ranking alone.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     ray_address: str | None = Field(None, description="Run on a Ray cluster (pip install -e '.[ray]'): auto = the "
                                                      "cluster this machine belongs to, local = one started for the "
