@@ -1,6 +1,8 @@
-"""Late-interaction re-ranking: token states stored with every passage, MaxSim over the first
-candidates, the evidence it offers, and the switch that turns it off."""
+"""Re-ranking the first candidates: token states stored with every passage, MaxSim and the sentence
+match over the first candidates, the evidence MaxSim offers, and the switch that turns it off."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,39 +135,37 @@ def test_off_switch_gives_the_first_stage_ranking(built_index_dir, test_embedder
         assert got == expected[question]
 
 
+def add_files(index: Index, folder: Path, files: dict[str, str]) -> None:
+    from qa.ingest import ingest
+
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    ingest(index, [folder], progress=False)
+
+
+def top_titles(index: Index, retriever: str, question: str) -> list[str]:
+    return [c.row.title for c in Searcher(index, retriever).rank(question, query_terms(question))[:2]]
+
+
 def test_the_passage_matching_every_question_word_climbs_over_one_repeating_a_few(river_index, tmp_path):
     """A short passage saying "otters sleep" twice is closest as a whole (fused first); the one that
     also names the river matches every word of the question, and MaxSim puts it first."""
-    from qa.ingest import ingest
-
-    folder = tmp_path / "more"
-    folder.mkdir()
-    (folder / "otters.txt").write_text("Otters\n\nOtters sleep in dens. Otters sleep a lot.\n")
-    ingest(river_index, [folder], progress=False)
+    add_files(river_index, tmp_path / "more", {"otters.txt": "Otters\n\nOtters sleep in dens. Otters sleep a lot.\n"})
     question = "Where do river otters sleep?"
-
-    def titles(retriever: str) -> list[str]:
-        return [c.row.title for c in Searcher(river_index, retriever).rank(question, query_terms(question))[:2]]
-    assert titles("hybrid") == ["Otters", "The otters of the river"]
-    assert titles("hybrid+maxsim") == ["The otters of the river", "Otters"]
+    assert top_titles(river_index, "hybrid", question) == ["Otters", "The otters of the river"]
+    assert top_titles(river_index, "hybrid+maxsim", question) == ["The otters of the river", "Otters"]
 
 
 def test_the_passage_holding_the_question_in_one_sentence_climbs_over_one_holding_it_in_pieces(river_index, tmp_path):
     """"Notes" has every word of the question, and twice, but in separate sentences: the first stage
-    and MaxSim both put it first. "Dawn" says it in one sentence, and the sentence match puts it first."""
-    from qa.ingest import ingest
-
-    folder = tmp_path / "more"
-    folder.mkdir()
-    (folder / "notes.txt").write_text("Notes\n\nKingfishers dive. Kingfishers dive again. Trout swim under them.\n")
-    (folder / "dawn.txt").write_text("Dawn\n\nAt dawn the kingfishers dive for trout.\n")
-    ingest(river_index, [folder], progress=False)
+    (and MaxSim alone) put it first. "Dawn" says it in one sentence, and the sentence match puts it first."""
+    add_files(river_index, tmp_path / "more", {
+        "notes.txt": "Notes\n\nKingfishers dive. Kingfishers dive again. Trout swim under them.\n",
+        "dawn.txt": "Dawn\n\nAt dawn the kingfishers dive for trout.\n"})
     question = "Do kingfishers dive for trout?"
-
-    def titles(retriever: str) -> list[str]:
-        return [c.row.title for c in Searcher(river_index, retriever).rank(question, query_terms(question))[:2]]
-    assert titles("hybrid") == ["Notes", "Dawn"]
-    assert titles("hybrid+maxsim") == ["Dawn", "Notes"]
+    assert top_titles(river_index, "hybrid", question) == ["Notes", "Dawn"]
+    assert top_titles(river_index, "hybrid+maxsim", question) == ["Dawn", "Notes"]
 
 
 def test_passages_without_stored_states_are_not_reranked(river_index):
