@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from qa.lexical import idf, sentence_match
+from qa.lexical import idf
 from qa.page_references import mention_words, without_mentions
 from qa.terms import STOP_WORDS, stem, words
 
@@ -62,7 +62,7 @@ class Evidence:
     type_mismatch: float = 0.0  # 1 when "when"/"how many" finds no year/number in the best sentence
     dense: float = 0.0  # the top passage's cosine blend (passage and best sentence), as ranked
     late: float = 0.0  # its MaxSim over the question's words (qa/maxsim.py), 0 when not re-ranked
-    sentence_match: float = 0.0  # IDF-weighted share of the question's terms its best sentence holds
+    sentence_match: float = 0.0  # its best sentence's share of the question's terms, 0 when not re-ranked
 
     def features(self) -> dict[str, float]:
         return {"sentence_cosine": self.sentence_cosine, "coverage": self.coverage,
@@ -128,7 +128,6 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
     weights = {s: idf(frequencies.get(s, 0), passages) for s in stems}
     evidence.sentence_cosine = top.best_sentence_cosine
     evidence.coverage = sum(weights[s] for s in stems if s in in_passage) / (sum(weights.values()) or 1.0)
-    evidence.sentence_match = sentence_match(top.row, weights)
 
     # The other retrieved passages of the top document (its neighbours among the candidates): a name
     # the top passage only calls "he" is usually in one of them. Only looked into for a key term the
@@ -171,7 +170,7 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
     other = next((c.score for c in ranked if c.row.document_id != top.row.document_id), 0.0)
     evidence.margin = top.score - other
     evidence.type_mismatch = float(type_mismatch(question, top))
-    evidence.dense, evidence.late = top.dense, top.late or 0.0
+    evidence.dense, evidence.late, evidence.sentence_match = top.dense, top.late or 0.0, top.matched or 0.0
     return evidence
 
 

@@ -70,6 +70,7 @@ class Candidate:
     lexical: float = 0.0  # normalised BM25 score (0 when BM25 did not find it)
     sentence_cosines: np.ndarray | None = None  # one per sentence of row.sentences
     late: float | None = None  # MaxSim over token states, when re-ranked (qa/maxsim.py)
+    matched: float | None = None  # its best sentence's share of the question's terms, when re-ranked
 
     @property
     def best_sentence_cosine(self) -> float:
@@ -221,9 +222,9 @@ class Searcher:
         matched = np.array([sentence_match(c.row, term_weights) for c in head])
         fused = fuse(first + SENTENCE_MATCH_WEIGHT * matched, late)
         low, high = first.min(), first.max()
-        for candidate, value, late_score in zip(head, fused, late):
+        for candidate, value, late_score, match in zip(head, fused, late, matched):
             candidate.score = float(low + value * (high - low))
-            candidate.late = float(late_score)
+            candidate.late, candidate.matched = float(late_score), float(match)
         return sorted(head, key=lambda c: -c.score) + ranked[len(head):]
 
     def evidence(self, question: str, candidate: Candidate) -> list[Match]:
