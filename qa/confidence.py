@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from qa.lexical import idf
 from qa.page_references import mention_words, without_mentions
-from qa.terms import STOP_WORDS, stem, words
+from qa.terms import STOP_WORDS, stem, without_frame, words
 
 if TYPE_CHECKING:
     from qa.search import Candidate
@@ -83,38 +83,6 @@ class Confidence:
 
 
 QUESTION_WORDS = frozenset({"much", "many", "long", "far", "often", "old"})  # "how much" asks, names nothing
-# "What is the name of ...", "Which company did ...": the noun after the question word names the kind
-# of answer wanted, which the answering sentence states ("Rick Scott") rather than names ("name").
-ANSWER_KIND = re.compile(r"\s*(?:what|which)\s+(?:(?:is|are|was|were)\s+)?(?:(?:the|a|an)\s+)?([a-z]+)\s+"
-                         r"(?:of|did|does|do|is|are|was|were|has|have|had)\b", re.IGNORECASE)
-# Words about the documents themselves ("as mentioned in the report", "according to this paper"): the
-# question's frame, which the answering passage seldom repeats.
-FRAME_WORDS = frozenset({"according", "mention", "mentioned", "mentions", "document", "documents", "report",
-                         "paper", "article", "text", "passage", "given", "noted", "stated", "described",
-                         "shown", "listed", "written"})
-
-
-def answer_kind(question: str) -> str | None:
-    """The noun that names what kind of answer the question wants, when it has one.
-
-    Example: "What is the name of the governor?" -> "name"; "What year did it open?" -> "year";
-    "What is Volta known for?" -> None (a name, not a kind)."""
-    found = ANSWER_KIND.match(question)
-    if not found or not found.group(1).islower() or found.group(1) in STOP_WORDS:
-        return None
-    return found.group(1)
-
-
-def answering_terms(terms: list[str], question: str) -> list[str]:
-    """The search terms an answering passage should hold: without the page mention's words, the frame
-    words and the noun naming the kind of answer (all of the terms when that leaves none).
-
-    Example: "What is the name of the governor as mentioned in the report?" -> ["governor"]."""
-    kind = answer_kind(question)
-    return [term for term in without_mentions(terms, question)
-            if term != kind and term not in FRAME_WORDS] or terms
-
-
 def is_named(token: str, position: int) -> bool:
     """Capitalised after the first word (a name or title), or holding a digit (a number, a year)."""
     return token[0].isupper() and position > 0 or any(ch.isdigit() for ch in token)
@@ -150,7 +118,8 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
     if not ranked:
         return evidence
     top = ranked[0]
-    stems = list(dict.fromkeys(stem(term) for term in answering_terms(terms, question)))
+    answering = without_frame(without_mentions(terms, question), question)
+    stems = list(dict.fromkeys(stem(term) for term in answering))
     raw_keys = [t for t in TOKEN.findall(question)]
     all_stems = list(dict.fromkeys(stems + [stem(w) for t in raw_keys for w in words(t)]))
     frequencies, passages = index.document_frequencies(all_stems)

@@ -33,6 +33,37 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.casefold())
 
 
+# "What is the name of ...", "Which company did ...": the noun after the question word names the kind
+# of answer wanted, which the answering sentence states ("Rick Scott") rather than names ("name").
+ANSWER_KIND = re.compile(r"\s*(?:what|which)\s+(?:(?:is|are|was|were)\s+)?(?:(?:the|a|an)\s+)?([a-z]+)\s+"
+                         r"(?:of|did|does|do|is|are|was|were|has|have|had)\b", re.IGNORECASE)
+# Words about the documents themselves ("as mentioned in the report", "according to this paper"): the
+# question's frame, which the answering passage seldom repeats.
+FRAME_WORDS = frozenset({"according", "mention", "mentioned", "mentions", "document", "documents", "report",
+                         "paper", "article", "text", "passage", "given", "noted", "stated", "described",
+                         "shown", "listed", "written"})
+
+
+def answer_kind(question: str) -> str | None:
+    """The noun that names what kind of answer the question wants, when it has one.
+
+    Example: "What is the name of the governor?" -> "name"; "What year did it open?" -> "year";
+    "What is Volta known for?" -> None (a name, not a kind)."""
+    found = ANSWER_KIND.match(question)
+    if not found or not found.group(1).islower() or found.group(1) in STOP_WORDS:
+        return None
+    return found.group(1)
+
+
+def without_frame(terms: list[str], question: str) -> list[str]:
+    """The terms an answering sentence should hold: without the frame words and the noun naming the
+    kind of answer (all of the terms when that leaves none).
+
+    Example: "What is the name of the governor as mentioned in the report?" -> ["governor"]."""
+    kind = answer_kind(question)
+    return [term for term in terms if term != kind and term not in FRAME_WORDS] or terms
+
+
 def query_terms(question: str) -> list[str]:
     """Content words of a question, in order; all words if every one is a stop word."""
     found = words(question)

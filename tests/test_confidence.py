@@ -101,16 +101,6 @@ def test_naming_a_page_does_not_make_an_answered_question_doubtful(client):
     assert body["confident"] is True, body["confidence_reasons"]
 
 
-@pytest.mark.parametrize("question, kind", [
-    ("What is the name of the governor?", "name"), ("What year did the war end?", "year"),
-    ("Which company is a plaintiff?", "company"), ("What type of court is noted?", "type"),
-    ("What is Volta known for?", None), ("What is INF LLP's fax number?", None), ("What did he say?", None)])
-def test_the_noun_naming_the_kind_of_answer_is_found(question, kind):
-    from qa.confidence import answer_kind
-
-    assert answer_kind(question) == kind
-
-
 def test_the_frame_of_a_question_is_not_counted_as_words_the_passage_lacks(client):
     """The passage names the defense secretary; it does not say "name", "mentioned" or "article". Those
     words frame the question, so the reply must not say the passage lacks most of the question's words."""

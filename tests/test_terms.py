@@ -4,7 +4,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from qa.terms import query_terms, stem, stemmer, words
+import pytest
+
+from qa.terms import answer_kind, query_terms, stem, stemmer, without_frame, words
 
 THREADS = 8
 # Words with many suffix rules, so a stemmer whose state leaked between threads would show it.
@@ -56,3 +58,17 @@ def test_stemming_from_eight_threads_gives_the_single_thread_stems():
     with ThreadPoolExecutor(THREADS) as pool:
         for rounds in pool.map(run, range(THREADS)):
             assert all(found == expected for found in rounds)
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("What is the name of the governor?", "name"), ("What year did the war end?", "year"),
+    ("Which company is a plaintiff?", "company"), ("What type of court is noted?", "type"),
+    ("What is Volta known for?", None), ("What is INF LLP's fax number?", None), ("What did he say?", None)])
+def test_the_noun_naming_the_kind_of_answer_is_found(question, kind):
+    assert answer_kind(question) == kind
+
+
+def test_the_frame_and_the_kind_of_answer_are_not_terms_an_answer_holds():
+    question = "What is the name of the governor as mentioned in the report?"
+    assert without_frame(query_terms(question), question) == ["governor"]
+    assert without_frame(["report"], "What report?") == ["report"]  # never left with nothing
