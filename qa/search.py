@@ -26,7 +26,7 @@ from qa.metadata import DEFAULT_COLLECTION
 from qa.page_references import named_pages, without_mentions
 from qa.schemas import Filter
 from qa.store import ScoringRow
-from qa.terms import query_terms, stem, without_frame
+from qa.terms import query_terms, stem
 
 # Tuned on xquad-en and checked on cmu-s08 (bench/README.md has the figures for each lever).
 CANDIDATES = 50  # taken from each retriever; each side's 50th score is its zero point
@@ -212,8 +212,7 @@ class Searcher:
         question_words = self.index.embedder.encode_query_words(question)
         if len(packed) < len(head) or not question_words.words:
             return ranked
-        # The frame ("as mentioned in the report", "the name of") is matched by no answering sentence.
-        term_stems = list(dict.fromkeys(stem(term) for term in without_frame(terms, question)))
+        term_stems = list(dict.fromkeys(stem(term) for term in terms))
         frequencies, passages = self.index.reader.document_frequencies(
             list(dict.fromkeys(term_stems + [stem(w) for w in question_words.words])), within)
         weights = idf_weights(question_words, frequencies, passages)

@@ -187,13 +187,3 @@ def test_searcher_offers_the_evidence_of_a_candidate(river_index):
     assert set(found) == {"herons", "marsh", "sleep"}
     assert found["herons"].matched.lower() == "herons" and found["herons"].cosine == pytest.approx(1.0)
     assert all(m.weight > 0 for m in found.values())
-
-
-def test_the_sentence_match_does_not_ask_an_answer_to_say_name_or_mentioned(river_index, tmp_path):
-    """"What is the name of the bird ... mentioned in the report?": the answering sentence names the bird;
-    it does not say "name", "mentioned" or "report", so its match is whole, not three terms out of six."""
-    add_files(river_index, tmp_path / "more", {"bittern.txt": "Bitterns\n\nThe bittern is a bird that nests in the reeds.\n"})
-    question = "What is the name of the bird that nests in the reeds, as mentioned in the report?"
-    ranked = Searcher(river_index, "hybrid+maxsim").rank(question, query_terms(question))
-    bittern = next(c for c in ranked if c.row.title == "Bitterns")
-    assert bittern.matched == pytest.approx(1.0)
