@@ -83,6 +83,8 @@ class Confidence:
 
 
 QUESTION_WORDS = frozenset({"much", "many", "long", "far", "often", "old"})  # "how much" asks, names nothing
+
+
 def is_named(token: str, position: int) -> bool:
     """Capitalised after the first word (a name or title), or holding a digit (a number, a year)."""
     return token[0].isupper() and position > 0 or any(ch.isdigit() for ch in token)
