@@ -199,6 +199,15 @@ def encrypted_pdf() -> bytes:
     return bytes(pdf.output())
 
 
+def long_pdf(pages: int = 2000) -> bytes:
+    """A ledger of `pages` pages, one entry on each: long, but an ordinary document."""
+    pdf = new_pdf()
+    for page in range(1, pages + 1):
+        pdf.add_page()
+        lines_at(pdf, LEFT, TOP, [f"Ledger entry {page}: the tide was logged at the quay."])
+    return bytes(pdf.output())
+
+
 def crowded_pdf(chars: int = 210_000) -> bytes:
     """One page carrying more characters than any real page (a text bomb)."""
     pdf = new_pdf()

@@ -45,6 +45,16 @@ def test_pages_tile_the_text_in_order(documents, name):
     assert document.text[position:] == ""
 
 
+def test_a_pdf_of_two_thousand_pages_is_read_whole():
+    """Long is not hostile: every page is read, in order, each entry on its own page (the time limit
+    grows with the page count)."""
+    document = parse_bytes(pdfs.long_pdf(2000), ".pdf", "ledger.pdf")
+    assert [p.number for p in document.pages] == list(range(1, 2001))
+    for number in (1, 999, 2000):
+        page = document.pages[number - 1]
+        assert document.text[page.start:page.end] == f"Ledger entry {number}: the tide was logged at the quay."
+
+
 @pytest.mark.parametrize("name", BUILDERS)
 def test_boxes_cover_the_text_on_their_pages(documents, name):
     document = documents[name]
