@@ -136,6 +136,7 @@ class Document:
     date: str | None = None  # YYYY-MM-DD: from the file's metadata (HTML, PDF), an upload's, else its mtime
     tags: list[str] | None = None  # None: keep the tags of the version it replaces (none for a new one)
     collection: str = "default"  # a question sees the documents of one collection only
+    metadata: dict[str, str] = field(default_factory=dict)  # the file's own: title, author, subject, ... (qa/cards.py)
 
     def place(self, collection: str) -> None:
         """Put the document in a collection: its id names the collection too, so the same file in
