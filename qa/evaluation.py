@@ -41,6 +41,7 @@ class EvalResult:
     hit_at_1: float
     hit_at_5: float
     mrr_at_10: float
+    routed_at_1: float  # share of questions whose top passage comes from the right document
     chars_per_passage: float
     seconds: float
     misses: list[dict] = field(default_factory=list)
@@ -118,13 +119,14 @@ def evaluate(index: Index, questions: list[Question], retriever: str = "hybrid+m
              set_name: str = "") -> EvalResult:
     searcher = Searcher(index, retriever=retriever)
     started = time.perf_counter()
-    hit1 = hit5 = reciprocal = 0.0
+    hit1 = hit5 = reciprocal = routed = 0.0
     chars = returned = 0
     misses = []
     for question, answer in zip(questions, ask_all(searcher, questions, top_k)):
         rank = answer_rank(answer, question)
         hit1 += rank == 1
         hit5 += rank is not None and rank <= 5
+        routed += bool(answer.passages) and answer.passages[0].citation.source == question.source
         reciprocal += 1.0 / rank if rank and rank <= 10 else 0.0
         chars += sum(len(hit.text) for hit in answer.passages)
         returned += len(answer.passages)
@@ -135,5 +137,5 @@ def evaluate(index: Index, questions: list[Question], retriever: str = "hybrid+m
                                          "text": h.text} for h in answer.passages[:3]]})
     n = max(len(questions), 1)
     return EvalResult(set_name, retriever, len(questions), round(hit1 / n, 4), round(hit5 / n, 4),
-                      round(reciprocal / n, 4), round(chars / max(returned, 1), 1),
+                      round(reciprocal / n, 4), round(routed / n, 4), round(chars / max(returned, 1), 1),
                       round(time.perf_counter() - started, 2), misses)
