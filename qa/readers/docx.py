@@ -22,7 +22,7 @@ from io import BytesIO
 import docx
 
 from qa.documents import CONTROL_CHARS, Document, Section, finish_document
-from qa.readers.office import check_package, unreadable_on_error
+from qa.readers.office import check_package, core_metadata, unreadable_on_error
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 MC = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
@@ -58,6 +58,7 @@ def read(data: bytes, source: str) -> Document:
         core_title = (word.core_properties.title or "").strip()
         if core_title.casefold() == "word document":  # python-docx's stand-in when a file has no properties
             core_title = ""
+        metadata = core_metadata(word.core_properties)
     text, sections = "", []
     for previous, block in zip([None, *blocks], blocks):
         if text:  # the items of one list stay together, one per line, as one chunker paragraph
@@ -67,7 +68,7 @@ def read(data: bytes, source: str) -> Document:
         text += block.text
     headings = [b for b in blocks if b.title_style] or [b for b in blocks if b.heading]
     title = core_title or (headings[0].text if headings else None)
-    return finish_document(text, source, title, sections=sections)
+    return finish_document(text, source, title, sections=sections, metadata=metadata)
 
 
 class Body:

@@ -84,11 +84,13 @@ def parse_html(html: str, source: str) -> Document:
         return make_document("", source)
     titles, site = title_candidates(root)  # read first: the <head> goes with the chrome
     date = published_date(root)
+    metadata = {key: value for key, value in (("site_name", site), ("author", meta_content(root, "author", "article:author")),
+                                              ("publisher", meta_content(root, "publisher", "og:publisher"))) if value}
     drop_chrome(root)
     title = page_title(titles, site, first_h1(root))
     blocks = drop_apparatus(blocks_of(root))
     blocks = main_blocks(blocks, root)
-    document = make_document(layout(blocks), source, title=title)
+    document = make_document(layout(blocks), source, title=title, metadata=metadata)
     document.date = date
     return document
 
@@ -354,18 +356,21 @@ def published_date(root: etree._Element) -> str | None:
 
 # -- the title ------------------------------------------------------------------------------------
 
+def meta_content(root: etree._Element, *names: str) -> str:
+    """The content of the first <meta> (by property or name) of these names, white space folded."""
+    for name in names:
+        for el in root.xpath(f'//meta[@property="{name}" or @name="{name}"]'):
+            if el.get("content", "").strip():
+                return " ".join(el.get("content").split())[:500]
+    return ""
+
+
 def title_candidates(root: etree._Element) -> tuple[list[str], str]:
     """The page's og:title and <title>, and its site name (og:site_name), white space folded."""
-    def meta(*names: str) -> str:
-        for name in names:
-            for el in root.xpath(f'//meta[@property="{name}" or @name="{name}"]'):
-                if el.get("content", "").strip():
-                    return " ".join(el.get("content").split())
-        return ""
-
     title_el = root.find(".//title")
-    titles = [meta("og:title", "twitter:title"), " ".join(title_el.text_content().split()) if title_el is not None else ""]
-    return [t for t in titles if t], meta("og:site_name", "application-name")
+    titles = [meta_content(root, "og:title", "twitter:title"),
+              " ".join(title_el.text_content().split()) if title_el is not None else ""]
+    return [t for t in titles if t], meta_content(root, "og:site_name", "application-name")
 
 
 def first_h1(root: etree._Element) -> str:

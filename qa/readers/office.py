@@ -112,3 +112,11 @@ def unreadable_on_error(source: str, suffix: str) -> Iterator[None]:
         reason = re.sub(r"<_io\.BytesIO object at \w+>", "the file", " ".join(str(error).split()))
         reason = reason[:200] or type(error).__name__
         raise UnreadableFile(not_valid(source, suffix, reason)) from error
+
+
+def core_metadata(properties) -> dict[str, str]:
+    """An Office file's own metadata (docProps/core.xml) for its card (qa/cards.py): who wrote it and
+    what it is about, white space folded; empty fields left out."""
+    found = {"author": properties.author, "subject": properties.subject, "keywords": properties.keywords,
+             "category": properties.category}
+    return {key: " ".join(str(value).split())[:500] for key, value in found.items() if value and str(value).strip()}

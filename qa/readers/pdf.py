@@ -51,6 +51,11 @@ SECONDS_PER_PAGE = 0.5
 MAX_PARSE_SECONDS = 600
 TITLE_LINES = 3  # a title runs on for at most this many lines
 BAND = 0.1  # share of the page height at the top and bottom where running headers and footers stand
+OUTER_BAND = 0.15  # ... or, for the page's first or last line, this share (a footer set higher, over a wide margin)
+# A table's cells line up row by row within this share of their size (a label may sit a point or two
+# above its figures); text beside a chart lines up with the chart's labels only by chance.
+ROW_ALIGNMENT = 0.1
+RUNNING_HEADERS = 3  # the running headers and footers recorded for the document's card (qa/cards.py)
 
 LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
                            "\ufb05": "st", "\ufb06": "st"})
@@ -125,9 +130,14 @@ def read(data: bytes, source: str) -> Document:
     if any("install tesseract" in (page["problem"] or "") for page in result["pages"]):
         log.warning("%s: some pages are scanned images and tesseract is not installed, so they were not read; "
                     "install it with: apt-get install tesseract-ocr", source)
-    text, pages, boxes, lines = assemble(result["pages"])
+    text, pages, boxes, lines, headers = assemble(result["pages"])
+    metadata = {key: " ".join(CONTROL_CHARS.sub("", value).split())[:500]
+                for key, value in (result.get("metadata") or {}).items() if isinstance(value, str) and value.strip()}
+    if headers:
+        metadata["running_headers"] = "\n".join(headers)
     return finish_document(text, source, choose_title(result.get("title") or "", lines), type="pdf",
-                           pages=pages, boxes=boxes, original=data, date=parse_date(result.get("date")))
+                           pages=pages, boxes=boxes, original=data, date=parse_date(result.get("date")),
+                           metadata=metadata)
 
 
 def render_page(data: bytes, number: int, max_width: int = 1200) -> tuple[bytes, float]:
@@ -190,11 +200,14 @@ def clean(text: str) -> str:
     return text + "-" if hyphen and not text.endswith("-") else text
 
 
-def assemble(raw_pages: list[dict]) -> tuple[str, list[Page], list[Box], list[Line]]:
-    """Pages of fragments -> (text, pages, boxes, page 1's lines): the one text all offsets index into."""
+def assemble(raw_pages: list[dict]) -> tuple[str, list[Page], list[Box], list[Line], list[str]]:
+    """Pages of fragments -> (text, pages, boxes, page 1's lines, running headers): the one text all
+    offsets index into, and the most repeated running headers and footers (what the document calls
+    itself on every page: "Apple Inc. | 2019 Form 10-K")."""
     fragments = [on_page([Fragment(clean(s[0]), *s[1:]) for s in page["segments"]], page["width"], page["height"])
                  for page in raw_pages]
     drop = furniture(fragments, [page["height"] for page in raw_pages])
+    headers = running_headers(fragments, drop)
     labels = [page.get("label") for page in raw_pages]
     if not any(labels):
         furniture_of: list[list[Fragment]] = [[] for _ in fragments]
@@ -246,7 +259,7 @@ def assemble(raw_pages: list[dict]) -> tuple[str, list[Page], list[Box], list[Li
         cursor = end
         pages.append(Page(number + 1, start, end, round(raw["width"], 2), round(raw["height"], 2),
                           raw["read_by"], raw["problem"], labels[number]))
-    return "".join(parts), pages, boxes, ordered[0] if ordered else []
+    return "".join(parts), pages, boxes, ordered[0] if ordered else [], headers
 
 
 def on_page(fragments: list[Fragment], width: float, height: float) -> list[Fragment]:
@@ -277,8 +290,12 @@ def furniture(pages: list[list[Fragment]], heights: list[float]) -> set[tuple[in
     keys: dict[tuple[str, str], set[int]] = {}
     banded: list[tuple[int, int, tuple[str, str] | None]] = []
     for number, (fragments, height) in enumerate(zip(pages, heights)):
+        top = min((f.y0 for f in fragments), default=0.0)
+        bottom = max((f.y1 for f in fragments), default=0.0)
         for i, fragment in enumerate(fragments):
-            band = "top" if fragment.y1 <= BAND * height else "bottom" if fragment.y0 >= (1 - BAND) * height else ""
+            band = ("top" if fragment.y1 <= BAND * height or fragment.y1 <= OUTER_BAND * height and fragment.y0 <= top + 1
+                    else "bottom" if fragment.y0 >= (1 - BAND) * height
+                    or fragment.y0 >= (1 - OUTER_BAND) * height and fragment.y1 >= bottom - 1 else "")
             if not band:
                 continue
             if PAGE_NUMBER.match(fragment.text):
@@ -288,6 +305,21 @@ def furniture(pages: list[list[Fragment]], heights: list[float]) -> set[tuple[in
             keys.setdefault(key, set()).add(number)
             banded.append((number, i, key))
     return {(number, i) for number, i, key in banded if key is None or len(keys[key]) >= needed}
+
+
+def running_headers(pages: list[list[Fragment]], drop: set[tuple[int, int]]) -> list[str]:
+    """The RUNNING_HEADERS dropped lines repeated on the most pages, as first printed (page numbers
+    left out): "Apple Inc. | 2019 Form 10-K | 30" appears on every page, digits aside."""
+    seen: dict[str, tuple[int, str]] = {}
+    for number, i in sorted(drop):
+        text = pages[number][i].text
+        if PAGE_NUMBER.match(text) or sum(ch.isalpha() for ch in text) < 3:
+            continue
+        key = re.sub(r"\d+", "#", " ".join(text.casefold().split()))
+        count, first = seen.get(key, (0, text))
+        seen[key] = (count + 1, first)
+    ranked = sorted(seen.values(), key=lambda found: -found[0])
+    return [PRINTED_NUMBER.sub("", text).strip(" |-–—") for _, text in ranked[:RUNNING_HEADERS]]
 
 
 def printed_numbers(furniture_of_pages: list[list[Fragment]]) -> list[str | None]:
@@ -407,7 +439,7 @@ def columns(one: list[Fragment], two: list[Fragment]) -> bool:
     if not any(prose):
         return False
     text, other = (one, two) if prose[0] else (two, one)
-    aligned = sum(any(abs(f.center - g.center) < 0.1 * f.size for g in other) for f in text)
+    aligned = sum(any(abs(f.center - g.center) < ROW_ALIGNMENT * f.size for g in other) for f in text)
     return aligned < 0.7 * len(text)  # a table's rows line up exactly; text beside a chart only by chance
 
 

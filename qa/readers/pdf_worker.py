@@ -95,7 +95,8 @@ def extract(data: bytes, tesseract: str, ocr_seconds: float) -> dict:
             pages[-1]["label"] = None
     title = pdf.get_metadata_value("Title") if len(pdf) else ""
     date = pdf.get_metadata_value("CreationDate") if len(pdf) else ""
-    return {"title": title, "date": date, "pages": pages}
+    metadata = {key.lower(): pdf.get_metadata_value(key) for key in ("Author", "Subject", "Keywords")} if len(pdf) else {}
+    return {"title": title, "date": date, "metadata": metadata, "pages": pages}
 
 
 def read_page(page, number: int, tesseract: str, deadline: float) -> dict:

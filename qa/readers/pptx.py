@@ -18,7 +18,7 @@ from pptx.shapes.base import BaseShape
 from pptx.shapes.group import GroupShape
 
 from qa.documents import CONTROL_CHARS, Document, Page, finish_document
-from qa.readers.office import check_package, unreadable_on_error
+from qa.readers.office import check_package, core_metadata, unreadable_on_error
 
 EMU_PER_POINT = 12_700
 # What PowerPoint and python-pptx put in an untitled file's properties: not a title.
@@ -34,6 +34,7 @@ def read(data: bytes, source: str) -> Document:
         positions = Positions()
         slides = [slide_lines(slide, positions) for slide in presentation.slides]
         core_title = (presentation.core_properties.title or "").strip()
+        metadata = core_metadata(presentation.core_properties)
     text, pages = "", []
     for number, (_, lines) in enumerate(slides, start=1):
         if lines:
@@ -46,7 +47,7 @@ def read(data: bytes, source: str) -> Document:
     if core_title.casefold() in PLACEHOLDER_TITLES:
         core_title = ""
     title = core_title or (slides[0][0] if slides else "") or None
-    return finish_document(text, source, title, pages=pages)
+    return finish_document(text, source, title, pages=pages, metadata=metadata)
 
 
 def slide_lines(slide, positions: Positions) -> tuple[str, list[str]]:
