@@ -1,6 +1,10 @@
 """Document -> list[Passage]: sentence-aligned passages sized in the embedding model's tokens.
 
 Every passage is an exact slice of its document: `document.text[p.start:p.end] == p.text`.
+Tables (qa/tables.py finds them) are cut between rows, never across a page, and each passage of a
+table but its first carries the table's title and header rows as its `context`: the row
+"Purchases of property, plant and equipment | (96) | (96)" is read (embedded, and indexed for BM25)
+under "Consolidated Statements of Cash Flows, Year Ended December 26, 2015 | December 27, 2014".
 """
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Callable
 import blingfire
 
 from qa.documents import Document
+from qa.tables import Table, find_tables, table_at
 
 HEADING_TOKENS = 16  # a heading line is at most this long
 SENTENCE_ENDS = (".", "!", "?", ";", ",", '"', "\u201d")
@@ -26,6 +31,7 @@ class Passage:
     end: int
     text: str
     sentences: list[tuple[int, int]] = field(default_factory=list)  # (start, end) in document.text
+    context: str = ""  # what it stands under and does not repeat: its table's title and header rows
 
 
 @dataclass
@@ -102,6 +108,7 @@ def split_passages(
     overlap_tokens: int = 48,
     min_tokens: int = 32,
     headings_lead: bool = False,
+    tables: bool = False,
 ) -> list[Passage]:
     """Pack whole sentences into passages of at most `target_tokens` (never over `max_tokens`).
 
@@ -116,11 +123,63 @@ def split_passages(
     the end of a full passage move to the next one, which they introduce: a table's column header
     ("Geographic Market Name | Code") or a section title belongs with the rows or text below it.
 
+    With `tables`, a table (qa/tables.py) is packed apart from the prose around it: whole rows, cut
+    where a group of rows ends when one ends late enough, never across a page, and every passage
+    after its first carries the table's title and header rows as its context (their tokens count
+    against `max_tokens`, since the model reads them in front of the rows).
+
     Example (target 10): sentences of 4, 5, 3 and 6 tokens in one paragraph -> [s1 s2], [s2 s3],
     [s3 s4]. If s3 opens a new paragraph instead -> [s1 s2], [s3 s4].
     """
     budget = max(1, min(target_tokens, max_tokens))
-    units = sentence_units(document.text, count_tokens, max_tokens)
+    text = document.text
+    units = sentence_units(text, count_tokens, max_tokens)
+    found = find_tables(text, [page.start for page in document.pages]) if tables else []
+    groups: list[tuple[list[Span], str]] = []
+    for table, part in segments(units, found, min_tokens, budget):
+        if table is None:
+            groups += [(group, "") for group in pack_prose(text, part, budget, overlap_tokens, min_tokens, headings_lead)]
+        else:
+            groups += pack_rows(text, part, table, budget, max_tokens, count_tokens)
+    return [
+        Passage(document.id, index, group[0].start, group[-1].end, text[group[0].start : group[-1].end],
+                [(unit.start, unit.end) for unit in group], context)
+        for index, (group, context) in enumerate(groups)
+    ]
+
+
+TABLE_SHARE = 0.5  # a table smaller than this share of a passage stays in the prose around it
+
+
+def segments(units: list[Span], tables: list[Table], min_tokens: int, budget: int) -> list[tuple[Table | None, list[Span]]]:
+    """The units in runs of prose and of one table each. A table too small to need cutting (a
+    chart's few labels) stays in the prose around it, which says what it shows; a run of prose too
+    short to be a passage of its own between tables ("See accompanying notes.") stays with the table
+    before it."""
+    runs: list[tuple[Table | None, list[Span]]] = []
+    for unit in units:
+        table = table_at(tables, unit.start)
+        if runs and runs[-1][0] is table:
+            runs[-1][1].append(unit)
+        else:
+            runs.append((table, [unit]))
+    runs = [(table if table is None or sum(u.tokens for u in part) >= TABLE_SHARE * budget else None, part)
+            for table, part in runs]
+    merged: list[tuple[Table | None, list[Span]]] = []
+    for table, part in runs:
+        short = table is None and sum(u.tokens for u in part) < min_tokens
+        if merged and merged[-1][0] is None and table is None:
+            merged[-1][1].extend(part)  # prose again after a small table left in it
+        elif short and merged and merged[-1][0] is not None:
+            merged[-1][1].extend(part)
+        else:
+            merged.append((table, part))
+    return merged
+
+
+def pack_prose(text: str, units: list[Span], budget: int, overlap_tokens: int, min_tokens: int,
+               headings_lead: bool) -> list[list[Span]]:
+    """Sentences into passages (see split_passages)."""
     groups: list[list[Span]] = []
     current: list[Span] = []
     size = 0
@@ -130,7 +189,7 @@ def split_passages(
         else:
             full = size + unit.tokens > budget
         if current and full:
-            lead = trailing_headings(document.text, current, overlap_tokens) if headings_lead else []
+            lead = trailing_headings(text, current, overlap_tokens) if headings_lead else []
             if lead and unit.opens_paragraph and sum(h.tokens for h in lead) + unit.tokens <= budget:
                 groups.append(current[: len(current) - len(lead)])
                 current, size = lead, sum(h.tokens for h in lead)
@@ -146,11 +205,64 @@ def split_passages(
         size += unit.tokens
     if current:
         groups.append(current)
-    return [
-        Passage(document.id, index, group[0].start, group[-1].end, document.text[group[0].start : group[-1].end],
-                [(unit.start, unit.end) for unit in group])
-        for index, group in enumerate(groups)
-    ]
+    return groups
+
+
+GROUP_CUT_SHARE = 0.6  # a table's passage ends where a group of rows ends, once it is this full
+
+
+def pack_rows(text: str, units: list[Span], table: Table, budget: int, max_tokens: int,
+              count_tokens: TokenCounter) -> list[tuple[list[Span], str]]:
+    """A table's units into passages of whole rows, each after the first with the table's heading
+    (and the group label over its first row, "Cash flows from investing activities:") as context."""
+    rows: list[list[Span]] = []
+    for unit in units:  # a row is the units of one line
+        if rows and "\n" not in text[rows[-1][-1].end : unit.start]:
+            rows[-1].append(unit)
+        else:
+            rows.append([unit])
+    heading_tokens = count_tokens([table.heading])[0] + 2 if table.heading else 0
+    room = max(16, min(budget, max_tokens - heading_tokens - GROUP_LABEL_TOKENS))
+    pieces: list[list[Span]] = []
+    for row in rows:  # a row too long for the room goes in pieces, unit by unit
+        pieces += [row] if sum(u.tokens for u in row) <= room else [[unit] for unit in row]
+    groups: list[list[Span]] = []
+    current: list[Span] = []
+    size, cut_at = 0, 0  # cut_at: units of `current` up to the last blank line between rows
+    for piece in pieces:
+        tokens = sum(u.tokens for u in piece)
+        if current and size + tokens > room:
+            cut = cut_at if cut_at and sum(u.tokens for u in current[:cut_at]) >= GROUP_CUT_SHARE * room else len(current)
+            groups.append(current[:cut])
+            current = current[cut:]
+            size = sum(u.tokens for u in current)
+            cut_at = 0
+        if current and "\n\n" in text[current[-1].end : piece[0].start]:
+            cut_at = len(current)
+        current += piece
+        size += tokens
+    if current:
+        groups.append(current)
+    packed = []
+    for group in groups:
+        context = "" if group[0].start <= table.body else context_of(text, table, group[0].start)
+        packed.append((group, context))
+    return packed
+
+
+GROUP_LABEL_TOKENS = 12  # room kept for the group label a passage's context may add
+
+
+def context_of(text: str, table: Table, position: int) -> str:
+    """The table's heading, and the last group label above `position` in its body (a short line
+    that is not a row: "INVESTING ACTIVITIES", "Cash flows from financing activities:")."""
+    label = ""
+    for line in text[table.body : position].split("\n"):
+        stripped = line.strip()
+        if stripped and " | " not in stripped and len(stripped.split()) <= 8 and not stripped[0].isdigit():
+            label = stripped
+    parts = [table.heading, label] if label and label not in table.heading else [table.heading]
+    return ". ".join(part.rstrip(".") for part in parts if part)[: 2 * len(table.heading) + 80]
 
 
 def trailing_headings(text: str, units: list[Span], most_tokens: int) -> list[Span]:
