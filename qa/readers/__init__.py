@@ -67,7 +67,7 @@ def parse_bytes(data: bytes, suffix_or_name: str, source: str, origin: str = "")
 
 # Bumped when a reader changes what it makes of the same bytes: the next ingest then reads every
 # file again (and embeds only those whose text changed), instead of keeping the old reading.
-READERS_VERSION = 3
+READERS_VERSION = 5
 
 
 def file_hash(data: bytes) -> str:

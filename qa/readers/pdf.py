@@ -292,10 +292,13 @@ def furniture(pages: list[list[Fragment]], heights: list[float]) -> set[tuple[in
     for number, (fragments, height) in enumerate(zip(pages, heights)):
         top = min((f.y0 for f in fragments), default=0.0)
         bottom = max((f.y1 for f in fragments), default=0.0)
+        # The wider band counts only on a page with body text between the bands: a page's one line is its body.
+        body = any(OUTER_BAND * height < f.center < (1 - OUTER_BAND) * height for f in fragments)
         for i, fragment in enumerate(fragments):
-            band = ("top" if fragment.y1 <= BAND * height or fragment.y1 <= OUTER_BAND * height and fragment.y0 <= top + 1
+            band = ("top" if fragment.y1 <= BAND * height or body and fragment.y1 <= OUTER_BAND * height
+                    and fragment.y0 <= top + 1
                     else "bottom" if fragment.y0 >= (1 - BAND) * height
-                    or fragment.y0 >= (1 - OUTER_BAND) * height and fragment.y1 >= bottom - 1 else "")
+                    or body and fragment.y0 >= (1 - OUTER_BAND) * height and fragment.y1 >= bottom - 1 else "")
             if not band:
                 continue
             if PAGE_NUMBER.match(fragment.text):
