@@ -41,7 +41,7 @@ def measure(corpus: Path, baseline_model) -> dict:
         index = Index(folder, create=True)
         index.embedder.encode_documents(["warm up"])  # model load is not ingest work
         report = ingest(index, [corpus], progress=False)
-        texts = [index.embedding_text(document, passage.text)
+        texts = [index.embedding_text(document, passage.text, passage.context)
                  for document in read_paths([corpus]) for passage in index.chunk(document)]
         sentences = sum(len(p.sentences) for d in read_paths([corpus]) for p in index.chunk(d))
         backend = index.embedder.backend

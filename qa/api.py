@@ -186,15 +186,17 @@ def document(document_id: str):
     return jsonify(reachable_document(document_id))
 
 
-@route("PATCH", "/documents/<document_id>", "Change a document's tags or date.", "write",
+@route("PATCH", "/documents/<document_id>", "Change a document's tags, date or card (issuer, kind, period, title; "
+       "its passages are indexed again under the new card).", "write",
        body={"application/json": EditDocumentRequest}, responses={200: DocumentSummary},
        errors=(400, 404, 413, 415, 503))
 def edit_document(document_id: str):
     parsed = validate(EditDocumentRequest, json_body())
     reachable_document(document_id)
     date = parsed.date.isoformat() if parsed.date else None
+    card = parsed.card.model_dump(include=parsed.card.model_fields_set) if parsed.card else None
     return jsonify(service().edit_document(document_id, parsed.tags if "tags" in parsed.model_fields_set else None,
-                                           date, "date" in parsed.model_fields_set))
+                                           date, "date" in parsed.model_fields_set, card))
 
 
 @route("GET", "/documents/<document_id>/pages/<int:number>.png", "A page of a PDF as an image (citation boxes "

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.cards import Card
+from qa.routing import Directory, Route
 from qa.schemas import Filter
 from qa.store import Store
 
@@ -81,6 +83,20 @@ class Catalog:
                     self._selections.popitem(last=False)
         return found
 
+    def route(self, collection: str, filter: Filter | None, question: str) -> tuple[Route, np.ndarray | None, str | None]:
+        """The documents of the selection that the question names by their cards (qa/routing.py):
+        the route, its passages as a mask (None: no route), and a company the question names that
+        issued none of them (the reason, else None)."""
+        self._follow()
+        with self._lock:
+            if self._tables is None:
+                self._tables = Tables(self.store)
+            tables = self._tables
+        allowed = tables.kept(collection, None if filter is None or filter.empty else filter)
+        route = tables.directory.route(question, allowed)
+        stranger = tables.directory.organisations_missing(question, route, allowed)
+        return route, tables.passages_of(route.documents) if route.documents else None, stranger
+
     def _follow(self) -> None:
         version = self.store.catalog_version()
         if version != self._version:
@@ -95,6 +111,8 @@ class Tables:
 
     def __init__(self, store: Store):
         rows, passages, owners = store.catalog_rows()
+        self._cards = [row[7] for row in rows]
+        self._directory: Directory | None = None
         self.ids = [row[1] for row in rows]
         self.position = {document_id: i for i, document_id in enumerate(self.ids)}
         self.collections = np.array([row[2] for row in rows], dtype=object)
@@ -110,12 +128,28 @@ class Tables:
         self.owner = np.full(int(passages.max(initial=0)) + 1, -1, dtype=np.int64)
         self.owner[passages] = by_rowid[owners]
 
-    def select(self, collection: str, filter: Filter | None) -> Selection:
+    @property
+    def directory(self) -> Directory:
+        """The documents' cards, indexed for routing (parsed on first use)."""
+        if self._directory is None:
+            self._directory = Directory([Card.from_json(json.loads(card)) for card in self._cards])
+        return self._directory
+
+    def kept(self, collection: str, filter: Filter | None) -> np.ndarray:
+        """The documents (bool by row) of the collection that the filter keeps."""
         keep = self.collections == collection
         if filter is not None:
             keep &= self.matching(filter)
+        return keep
+
+    def select(self, collection: str, filter: Filter | None) -> Selection:
+        keep = self.kept(collection, filter)
         mask = np.append(keep, False)[self.owner]  # owner -1 -> the False appended
         return Selection(mask, int(keep.sum()), int(mask.sum()))
+
+    def passages_of(self, rows: list[int]) -> np.ndarray:
+        """The passages of these documents (rows), as a mask by passage id."""
+        return np.append(self.flags(rows), False)[self.owner]
 
     def matching(self, filter: Filter) -> np.ndarray:
         keep = np.ones(len(self.ids), dtype=bool)
@@ -133,6 +167,12 @@ class Tables:
         if filter.tags is not None:
             having = [self.flags(self.by_tag.get(tag, ())) for tag in filter.tags]
             keep &= np.logical_or.reduce(having) if filter.tags_match == "any" else np.logical_and.reduce(having)
+        if filter.issuer is not None:
+            keep &= self.directory.issued_by(filter.issuer)
+        if filter.period is not None:
+            keep &= self.directory.covering(filter.period)
+        if filter.kind is not None:
+            keep &= self.directory.of_kind(filter.kind)
         return keep
 
     def flags(self, positions) -> np.ndarray:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from qa.store import LABEL, heading
+
 BATCH = 10_000  # ids per IN (...) query
 
 
@@ -55,11 +57,11 @@ def stored_vectors(db: sqlite3.Connection, ids: np.ndarray, dimension: int) -> n
 
 
 def stored_texts(db: sqlite3.Connection, ids: np.ndarray) -> list[tuple[str, str]]:
-    """(title, text) of each passage, in the order of `ids`."""
+    """(heading, text) of each passage, in the order of `ids` (what BM25 indexes, qa/store.py heading)."""
     found: dict[int, tuple[str, str]] = {}
     for batch in batches(ids):
         marks = ",".join("?" * len(batch))
-        rows = db.execute(f"SELECT p.id, d.title, p.text FROM passages p JOIN documents d ON d.id = p.document_id "
+        rows = db.execute(f"SELECT p.id, {LABEL}, p.context, p.text FROM passages p JOIN documents d ON d.id = p.document_id "
                           f"WHERE p.id IN ({marks})", batch)
-        found.update((row[0], (row[1], row[2])) for row in rows)
+        found.update((row[0], (heading(row[1], row[2]), row[3])) for row in rows)
     return [found[int(i)] for i in ids]

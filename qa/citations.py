@@ -40,6 +40,8 @@ class Citation:
     document_hash: str = ""  # which version of the document is quoted (its text's SHA-256)
     boxes: list[Box] = field(default_factory=list)  # where the passage stands on its pages (PDF)
     page_labels: list[str | None] | None = None  # the numbers printed on [first, last] page, when known (PDF)
+    card: dict | None = None  # whose, what and when the document is: name, issuer, kind, period, year (qa/cards.py)
+    context: str = ""  # what the passage stands under and does not repeat: its table's title and header rows
 
 
 @dataclass
@@ -97,9 +99,10 @@ def citation(store: Store, passage: ScoringRow) -> Citation:
         boxes = passage_boxes(store.boxes(passage.document_id, passage.start, passage.end),
                               passage.start, passage.end)
         labels = store.page_labels(passage.document_id, pages) if pages else None
+    card = store.card(passage.document_id)
     return Citation(passage.document_id, passage.title, passage.source, passage.index, passage.start,
                     passage.end, pages[0] if pages else None, pages, section, passage.document_hash, boxes,
-                    labels if labels and any(labels) else None)
+                    labels if labels and any(labels) else None, card.summary() if card else None, passage.context)
 
 
 def best_sentence(candidate: Candidate, wanted: set[str]) -> tuple[int, int]:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 # folding it in keeps `confident` at confidence >= 0.5.
 WEIGHTS = {"bias": -6.64, "sentence_cosine": 5.09, "coverage": 4.76, "named_missing": -1.64, "margin": 5.01}
 THRESHOLD = 0.5
+DOUBTED = 0.2  # the most confidence an answer keeps when the question names a document none is
 NEUTRAL_COSINE = 0.6
 RARE_SHARE = 0.01  # a term in at most this share of the passages counts as rare (a key term)
 TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -80,6 +81,11 @@ class Confidence:
     confident: bool
     reasons: list[str]
     evidence: Evidence
+
+    def doubted(self, reason: str) -> Confidence:
+        """Not confident, whatever the passage: the question names a document the collection does
+        not hold (qa/routing.py), so the best passage is from another one. The reason leads."""
+        return Confidence(min(self.score, DOUBTED), False, [reason, *self.reasons], self.evidence)
 
 
 QUESTION_WORDS = frozenset({"much", "many", "long", "far", "often", "old"})  # "how much" asks, names nothing
@@ -127,7 +133,7 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
     frequencies, passages = index.document_frequencies(all_stems)
     passages = max(passages, 1)
 
-    in_passage = {stem(w) for w in words(top.row.title + " " + top.row.text)}
+    in_passage = {stem(w) for w in words(f"{top.row.label} {top.row.context} {top.row.text}")}
     weights = {s: idf(frequencies.get(s, 0), passages) for s in stems}
     evidence.sentence_cosine = top.best_sentence_cosine
     evidence.coverage = sum(weights[s] for s in stems if s in in_passage) / (sum(weights.values()) or 1.0)

@@ -12,6 +12,10 @@ import bisect
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qa.cards import Card
 
 MAX_TITLE_CHARS = 200
 
@@ -137,6 +141,12 @@ class Document:
     tags: list[str] | None = None  # None: keep the tags of the version it replaces (none for a new one)
     collection: str = "default"  # a question sees the documents of one collection only
     metadata: dict[str, str] = field(default_factory=dict)  # the file's own: title, author, subject, ... (qa/cards.py)
+    card: Card | None = None  # who issued it, what it is, the period it covers (qa/cards.py), read with it
+
+    @property
+    def label(self) -> str:
+        """What each of its passages is indexed under (qa/policy.py): its card's label, else its title."""
+        return self.card.label if self.card else self.title
 
     def place(self, collection: str) -> None:
         """Put the document in a collection: its id names the collection too, so the same file in
@@ -177,19 +187,26 @@ def document_id(source: str, origin: str = "", collection: str = "default") -> s
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def make_document(raw_text: str, source: str, title: str | None = None, type: str = "txt") -> Document:
+def make_document(raw_text: str, source: str, title: str | None = None, type: str = "txt",
+                  metadata: dict[str, str] | None = None) -> Document:
     """Clean raw text into a Document. The title defaults to the first line."""
-    return finish_document(clean_text(raw_text), source, title, type=type)
+    return finish_document(clean_text(raw_text), source, title, type=type, metadata=metadata or {})
 
 
 def finish_document(text: str, source: str, title: str | None = None, **fields) -> Document:
     """A Document for text that is already clean (a paged reader cleans as it goes, so that its page
-    offsets and boxes index into the final text). The title defaults to the first line."""
+    offsets and boxes index into the final text), with its card (qa/cards.py). The title defaults to
+    the first line; a title that names no document (a form's letterhead) gives way to the card's."""
+    from qa.cards import read_card
+
     if not title:
         title = next((line.strip() for line in text.split("\n") if line.strip()), "") or source
     title = " ".join(title.strip().lstrip("#").split())[:MAX_TITLE_CHARS] or source
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return Document(id=document_id(source), title=title, source=source, text=text, hash=digest, **fields)
+    document = Document(id=document_id(source), title=title, source=source, text=text, hash=digest, **fields)
+    document.card = read_card(document)
+    document.title = document.card.title.value[:MAX_TITLE_CHARS] if document.card.title else title
+    return document
 
 
 def decode(data: bytes) -> str:

@@ -87,8 +87,8 @@ class Index:
 
     # -- chunking (qa/policy.py) --------------------------------------------------------------------
 
-    def embedding_text(self, document: Document, text: str) -> str:
-        return self.policy.embedding_text(document, text)
+    def embedding_text(self, document: Document, text: str, context: str = "") -> str:
+        return self.policy.embedding_text(document.label, context, text)
 
     def chunk(self, document: Document) -> list[Passage]:
         return self.policy.chunk(document, self.embedder)

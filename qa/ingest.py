@@ -97,6 +97,10 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
             report.unread_pages += [(file.source, page.number, page.problem) for page in document.unread_pages]
         else:
             document.place(collection)
+            edited = index.store.edited_card(collection, file.origin, file.source)
+            if edited is not None:  # fields set through the API outlive a new reading of the file
+                document.card.keep_edits(edited)
+                document.title = document.card.title.value if document.card.title else document.title
             document.tags = tags
             document.date = document.date or file_date(file.path)
             report.pages += len(document.pages)
@@ -209,7 +213,7 @@ def prepare(documents: list[Document], policy: ChunkingPolicy, embedder: Embedde
     texts, spans = [], []
     for document, passages in zip(documents, chunks):
         for passage in passages:
-            text = policy.embedding_text(document, passage.text)
+            text = policy.embedding_text(document.label, passage.context, passage.text)
             shift = len(text) - len(passage.text) - passage.start  # document offsets -> offsets in text
             texts.append(text)
             spans.append([(start + shift, end + shift) for start, end in passage.sentences])

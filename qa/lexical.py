@@ -255,6 +255,32 @@ def idf(frequency: int, passages: int) -> float:
     return math.log((passages - frequency + 0.5) / (frequency + 0.5) + 1)
 
 
+def row_labels(text: str) -> list[list[str]]:
+    """The stemmed content words of each table row's label (its first cell) in a passage's text.
+
+    Example: "Total assets | $ | 101,450\nGoodwill | 35,546" -> [["total", "asset"], ["goodwil"]]."""
+    labels = []
+    for line in text.split("\n"):
+        if " | " in line:
+            label = [stem(w) for w in words(line.split(" | ", 1)[0]) if w not in STOP_WORDS]
+            if label:
+                labels.append(label)
+    return labels
+
+
+def label_match(labels: list[list[str]], question: set[str], weights: dict[str, float]) -> float:
+    """How fully the question names one of a table's rows: the best IDF-weighted share of a row
+    label's words that the question holds. A question that names a row ("What were total assets?")
+    is answered by that row ("Total assets | 101,450"), more surely than by prose that also uses
+    the words ("... spend more on research and development than we do")."""
+    best = 0.0
+    for label in labels:
+        total = sum(weights.get(term, 0.0) for term in label)
+        if total:
+            best = max(best, sum(weights.get(term, 0.0) for term in label if term in question) / total)
+    return best
+
+
 def sentence_match(row: ScoringRow, weights: dict[str, float]) -> float:
     """The IDF-weighted share of the question's (stemmed) terms that the passage's best sentence
     holds. An answer sentence tends to hold the question's words together ("Hamilton County covers

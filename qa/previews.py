@@ -33,6 +33,11 @@ class Previews:
             return
         write_atomically(self.originals / f"{document.id}.pdf", document.original)
 
+    def original(self, document_id: str) -> bytes | None:
+        """The document's original file as kept (PDFs), or None."""
+        path = self.originals / f"{document_id}.pdf"
+        return path.read_bytes() if path.is_file() else None
+
     def forget(self, document_id: str) -> None:
         for path in [self.originals / f"{document_id}.pdf", *self.previews.glob(f"{document_id}-*.png")]:
             path.unlink(missing_ok=True)

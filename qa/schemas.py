@@ -14,6 +14,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, Valida
                       model_validator)
 
 from qa.errors import BadRequest, EmptyQuestion
+from qa.cards import MAX_FIELD_CHARS as MAX_CARD_CHARS
 from qa.metadata import DEFAULT_COLLECTION, MAX_TAGS, check_collection, clean_tags
 from qa.readers import FORMATS, supported
 
@@ -65,6 +66,15 @@ class Filter(Request):
     after: dt.date | None = Field(None, description="Documents dated on or after this day (YYYY-MM-DD); "
                                                      "documents without a date are left out.")
     before: dt.date | None = Field(None, description="Documents dated on or before this day (YYYY-MM-DD).")
+    issuer: Annotated[StrictStr, Field(min_length=1, max_length=MAX_CARD_CHARS)] | None = Field(
+        None, description="Documents whose card names this issuer (its name or an alias, whole words, any case), "
+                          "e.g. \"AMD\" or \"Coca-Cola\".")
+    period: Annotated[StrictStr, Field(min_length=1, max_length=MAX_CARD_CHARS)] | None = Field(
+        None, description="Documents whose card covers this period: a year (\"2019\", \"FY2019\"), a quarter "
+                          "(\"Q3 2023\") or a version (\"3.2\").")
+    kind: Annotated[StrictStr, Field(min_length=1, max_length=MAX_CARD_CHARS)] | None = Field(
+        None, description="Documents of this kind, by their card: \"annual report\", \"10-K\", \"manual\", "
+                          "\"contract\", \"paper\", ...")
 
     @field_validator("tags")
     @classmethod
@@ -146,12 +156,38 @@ class AddDocumentRequest(Request):
         return check_collection(name)
 
 
+CardText = Annotated[StrictStr, Field(min_length=1, max_length=MAX_CARD_CHARS)]
+
+
+class CardEdit(Request):
+    """Fields of a document's card to set (each given replaces the one read; null clears it). The
+    document's passages are indexed again under the new card."""
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: CardText | None = None
+    aliases: Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=100)]], Field(max_length=10)] | None = None
+    kind: CardText | None = None
+    period: CardText | None = None
+    year: Annotated[StrictInt, Field(ge=1000, le=9999)] | None = None
+    quarter: Annotated[StrictInt, Field(ge=1, le=4)] | None = None
+    version: Annotated[StrictStr, Field(min_length=1, max_length=50)] | None = None
+    title: CardText | None = None
+
+    @model_validator(mode="after")
+    def something_to_set(self) -> CardEdit:
+        if not self.model_fields_set:
+            raise BadRequest("card: name the fields to set (issuer, aliases, kind, period, year, quarter, version, title).")
+        return self
+
+
 class EditDocumentRequest(Request):
-    """New metadata for a document: `tags` replaces its tags, `date` its date (null clears it)."""
+    """New metadata for a document: `tags` replaces its tags, `date` its date (null clears it), `card`
+    the fields of its card it names."""
     model_config = ConfigDict(extra="forbid")
 
     tags: Annotated[list[StrictStr], Field(max_length=MAX_TAGS)] | None = None
     date: dt.date | None = None
+    card: CardEdit | None = None
 
     @field_validator("tags")
     @classmethod
@@ -168,7 +204,7 @@ class EditDocumentRequest(Request):
     @model_validator(mode="after")
     def something_to_change(self) -> EditDocumentRequest:
         if not self.model_fields_set:
-            raise BadRequest("Send \"tags\" and/or \"date\" to change; the body changed nothing.")
+            raise BadRequest("Send \"tags\", \"date\" and/or \"card\" to change; the body changed nothing.")
         return self
 
 
@@ -205,6 +241,15 @@ class Box(Response):
     y1: float
 
 
+class CitationCard(Response):
+    name: str = Field(description="The document's name: its title, with its issuer, kind and period where the title "
+                                  "does not say them.")
+    issuer: str | None
+    kind: str | None
+    period: str | None
+    year: int | None
+
+
 class Citation(Response):
     document_id: str
     title: str
@@ -223,6 +268,9 @@ class Citation(Response):
     page_labels: list[str | None] | None = Field(None, description="The numbers printed on the [first, last] page "
                                                  "(the PDF's page labels, else its running page numbers), "
                                                  "which a reader holding the document sees; null when unknown.")
+    card: CitationCard | None = Field(None, description="Whose, what and when the quoted document is (its card).")
+    context: str = Field("", description="What the passage stands under and does not repeat: its table's title "
+                                         "and header rows (empty outside tables).")
 
 
 class Passage(Response):
@@ -281,6 +329,23 @@ class Section(Response):
     title: str
 
 
+class CardFact(Response):
+    value: str
+    found_in: str = Field(description="Where it was read: cover page, running header, text, metadata, title, "
+                                      "file name, or edited (set through PATCH).")
+
+
+class DocumentCard(Response):
+    issuer: CardFact | None = Field(None, description="Who issued it: a company, an author, an organisation.")
+    aliases: list[str] = Field(default_factory=list, description="Other names of the issuer (\"AMD\").")
+    kind: CardFact | None = Field(None, description="What it is: annual report (Form 10-K), manual, contract, paper, ...")
+    period: CardFact | None = Field(None, description="The period or version it covers, as printed.")
+    year: int | None = Field(None, description="The (fiscal) year that period ends in.")
+    quarter: int | None = None
+    version: str | None = None
+    title: CardFact | None = None
+
+
 class DocumentSummary(Response):
     id: str
     title: str
@@ -294,6 +359,9 @@ class DocumentSummary(Response):
     tags: list[str]
     date: str | None = Field(description="YYYY-MM-DD: from the file's metadata (HTML, PDF), the upload, or the "
                                          "file's modification time; null when unknown.")
+    name: str = Field("", description="The document's name (its card's): title, issuer, kind and period.")
+    card: DocumentCard = Field(default_factory=DocumentCard, description="Who issued it, what it is, the period it "
+                               "covers, each with where it was read (qa/cards.py); questions naming them find it first.")
 
 
 class DocumentDetail(DocumentSummary):

@@ -9,6 +9,7 @@ MaxSim (qa/maxsim.py). qa/citations.py turns the ranking into cited hits.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -20,13 +21,13 @@ from qa.confidence import Confidence, assess
 from qa.conversation import Topic, contextual_question, is_follow_up, next_topic
 from qa.errors import EmptyQuestion, IndexNotBuilt
 from qa.index import Index
-from qa.lexical import idf, sentence_match
+from qa.lexical import idf, label_match, row_labels, sentence_match
 from qa.maxsim import RERANK_CANDIDATES, Match, evidence, fuse, idf_weights, scores, stack, unpack
 from qa.metadata import DEFAULT_COLLECTION
 from qa.page_references import named_pages, without_mentions
 from qa.schemas import Filter
 from qa.store import ScoringRow
-from qa.terms import query_terms, stem
+from qa.terms import query_terms, stem, words
 
 # Tuned on xquad-en and checked on cmu-s08 (bench/README.md has the figures for each lever).
 CANDIDATES = 50  # taken from each retriever; each side's 50th score is its zero point
@@ -36,7 +37,9 @@ DOCUMENT_WEIGHT = 0.2  # + this share of the best fused score in the same docume
 TOPIC_BOOST = 0.15  # on a follow-up, added to passages of the conversation's topic document
 Bounds = tuple[tuple[float, float], tuple[float, float]]  # (low, high) of the dense and BM25 scores
 PAGE_BOOST = 0.5  # added to the passages on the pages a question names ("on page 17")
+ROUTE_BOOST = 2.0  # added to the passages of the documents a question names by their cards (qa/routing.py)
 SENTENCE_MATCH_WEIGHT = 0.6  # re-rank: + this x the best sentence's IDF-weighted share of the question's terms
+LABEL_WEIGHT = 0.6  # + this x the share of a table row's label that the question names (qa/lexical.py label_match)
 COMMON_TERM_SHARE = 0.15  # BM25 skips terms found in more than this share of passages
 RETRIEVERS = ("hybrid", "dense", "bm25")
 RERANKERS = ("maxsim",)  # a retriever may be followed by one: "hybrid+maxsim" (qa/maxsim.py)
@@ -108,7 +111,8 @@ class Searcher:
                           [], collection, matched, why)
         within = selection.mask
         terms = query_terms(question)
-        ranked = self.rank(question, terms, within=within)
+        route, routed, stranger = self.index.reader.catalog.route(collection, filter, question)
+        ranked = self.rank(question, terms, within=within, route=routed, route_words=route.words)
         certainty = self.certainty(question, ranked, terms)
         if topic is not None and is_follow_up(question):
             # Leaning on the conversation: search again with the topic's words, and keep whichever
@@ -116,10 +120,13 @@ class Searcher:
             # topic's words match nothing near the answer, so the question alone wins.
             searched = contextual_question(question, topic)
             searched_terms = query_terms(searched)
-            in_context = self.rank(searched, searched_terms, topic.document_id, within)
+            in_context = self.rank(searched, searched_terms, topic.document_id, within, routed, route.words)
             in_context_certainty = self.certainty(searched, in_context, searched_terms)
             if in_context_certainty.score >= certainty.score:
                 ranked, terms, certainty = in_context, searched_terms, in_context_certainty
+        for doubt in (route.missing, stranger):  # the question names a document the collection lacks
+            if doubt:
+                certainty = certainty.doubted(doubt)
         hits = cite(self.index.store, ranked, top_k, terms)
         top = hits[0].citation if hits else None
         next_ = next_topic(question, topic, top.title if top else "", top.document_id if top else None)
@@ -127,32 +134,59 @@ class Searcher:
                       certainty.score, certainty.reasons, collection, matched)
 
     def rank(self, question: str, terms: list[str], boost_document: str | None = None,
-             within: np.ndarray | None = None) -> list[Candidate]:
+             within: np.ndarray | None = None, route: np.ndarray | None = None,
+             route_words: set[str] | frozenset[str] = frozenset()) -> list[Candidate]:
         """Candidates from both retrievers, scored and sorted best first; with `within` (a Selection's
-        mask), both retrievers search only those passages. A question that names pages ("on page
-        17", qa/page_references.py) is also searched on those pages alone, and what is found there
-        ranks PAGE_BOOST higher: "the table on page 12" means that page's table."""
+        mask), both retrievers search only those passages. Two kinds of place a question may name are
+        searched first, each alone, and what is found there ranks higher than the rest:
+        - the documents its words name by their cards (`route`, a mask from qa/routing.py), searched
+          without those words (inside "AMD's 2015 10-K", "AMD", "2015" and "10-K" tell no passage
+          from another), ROUTE_BOOST higher;
+        - the pages it names ("on page 17", qa/page_references.py), PAGE_BOOST higher: "the table
+          on page 12" means that page's table."""
         query = None if self.retriever == "bm25" else self.index.embedder.encode_query(question)
         pages = named_pages(question)
         terms = without_mentions(terms, question)
         stems = [] if self.retriever == "dense" else [stem(t) for t in self.selective(terms, within)]
         candidates, bounds = self.fused(query, stems, within, boost_document)
-        named: list[Candidate] = []
+        route = None if route is None else intersect(route, within)
+        inside = [term for term in terms if term not in route_words] or terms
+        # Inside the documents named, the words that named them match every passage's label alike:
+        # the model reads the question without them, or the passages with least text of their own win.
+        inside_query = query
+        if route is not None and query is not None:
+            stripped = without_words(question, route_words)
+            inside_query = self.index.embedder.encode_query(stripped) if stripped != question else query
         on_pages = self.page_mask(pages, within)
-        if on_pages is not None:
-            # Scored on the same scale as the rest (the whole index's BM25 statistics, the main
-            # run's normalisation), so a page's passages stand where their own merit puts them, plus the boost.
-            named, _ = self.fused(query, stems, on_pages, boost_document, bounds)
-            for candidate in named:
-                candidate.score += PAGE_BOOST
-            seen = {candidate.row.id for candidate in named}
-            candidates = [candidate for candidate in candidates if candidate.row.id not in seen]
-        groups = [sorted(group, key=lambda c: -c.score) for group in (named, candidates) if group]
+        places = [(intersect(on_pages, route), PAGE_BOOST + ROUTE_BOOST, inside) if on_pages is not None and route is not None
+                  else (None, 0.0, terms),
+                  (route, ROUTE_BOOST, inside), (on_pages, PAGE_BOOST, terms)]
+        groups: list[tuple[list[Candidate], list[str]]] = []
+        seen: set[int] = set()
+        for mask, boost, place_terms in places:
+            if mask is None or not mask.any():
+                continue
+            # Named pages are scored on the same scale as the rest (the whole index's BM25 statistics,
+            # the main run's normalisation), so their passages stand where their own merit puts them,
+            # plus the boost. Named documents are ranked as an index of them alone would rank them,
+            # with the question stripped of the words that named them.
+            if place_terms is terms:
+                found, _ = self.fused(query, stems, mask, boost_document, bounds)
+            else:
+                place_stems = [] if self.retriever == "dense" else [stem(t) for t in self.selective(place_terms, mask)]
+                found, _ = self.fused(inside_query, place_stems, mask, boost_document)
+            found = [candidate for candidate in found if candidate.row.id not in seen]
+            for candidate in found:
+                candidate.score += boost
+            seen |= {candidate.row.id for candidate in found}
+            groups.append((found, place_terms))
+        groups.append(([candidate for candidate in candidates if candidate.row.id not in seen], terms))
+        groups = [(sorted(group, key=lambda c: -c.score), group_terms) for group, group_terms in groups if group]
         if self.rerank:
-            # The named pages' passages and the others are re-ranked apart, each within its own score
-            # range, so MaxSim never outweighs the page the question names.
-            groups = [self.rerank_late(question, terms, group, within) for group in groups]
-        return sorted((candidate for group in groups for candidate in group), key=lambda c: -c.score)
+            # Each place's passages and the others are re-ranked apart, each within its own score
+            # range, so MaxSim never outweighs the place the question names.
+            groups = [(self.rerank_late(question, group_terms, group, within), group_terms) for group, group_terms in groups]
+        return sorted((candidate for group, _ in groups for candidate in group), key=lambda c: -c.score)
 
     def fused(self, query: np.ndarray | None, stems: list[str], within: np.ndarray | None,
               boost_document: str | None, bounds: Bounds | None = None) -> tuple[list[Candidate], Bounds]:
@@ -179,11 +213,24 @@ class Searcher:
             candidate.score = weight * dense.get(pid, 0.0) + (1 - weight) * candidate.lexical
             document = candidate.row.document_id
             best_in_document[document] = max(best_in_document.get(document, 0.0), candidate.score)
-        for candidate in candidates:
-            candidate.score += DOCUMENT_WEIGHT * best_in_document[candidate.row.document_id]
+        labels = self.label_matches(candidates, stems, within)
+        for candidate, named in zip(candidates, labels):
+            candidate.score += DOCUMENT_WEIGHT * best_in_document[candidate.row.document_id] + LABEL_WEIGHT * named
             if boost_document and candidate.row.document_id == boost_document:
                 candidate.score += TOPIC_BOOST
         return candidates, (dense_bounds, bm25_bounds)
+
+    def label_matches(self, candidates: list[Candidate], stems: list[str], within: np.ndarray | None) -> list[float]:
+        """Each candidate's label match (qa/lexical.py): how fully the question names one of its
+        table rows, the label's words weighted by their IDF among the passages searched."""
+        labels = [row_labels(candidate.row.text) for candidate in candidates]
+        if not stems or not any(labels):
+            return [0.0] * len(candidates)
+        vocabulary = list({term for found in labels for label in found for term in label})
+        frequencies, passages = self.index.reader.document_frequencies(vocabulary, within)
+        weights = {term: idf(frequencies.get(term, 0), passages) for term in vocabulary}
+        question = set(stems)
+        return [label_match(found, question, weights) for found in labels]
 
     def page_mask(self, pages: list[int], within: np.ndarray | None) -> np.ndarray | None:
         """The passages on the named pages that the question may see, as a mask; None when there are none."""
@@ -192,9 +239,7 @@ class Searcher:
             return None
         mask = np.zeros(max(ids) + 1, dtype=bool)
         mask[ids] = True
-        if within is not None:
-            size = min(len(mask), len(within))
-            mask = mask[:size] & within[:size]
+        mask = intersect(mask, within)
         return mask if mask.any() else None
 
     def rerank_late(self, question: str, terms: list[str], ranked: list[Candidate],
@@ -238,7 +283,7 @@ class Searcher:
         frequencies, passages = self.index.reader.document_frequencies([stem(w) for w in question_words.words])
         vectors, spans = unpack(packed, self.index.dimension)
         row = candidate.row
-        text = self.index.policy.embedding_text(row, row.text)  # the text the spans point into
+        text = self.index.policy.embedding_text(row.label, row.context, row.text)  # the text the spans point into
         return evidence(question_words, idf_weights(question_words, frequencies, passages), vectors, spans, text)
 
     def selective(self, terms: list[str], within: np.ndarray | None = None) -> list[str]:
@@ -253,6 +298,24 @@ class Searcher:
     def certainty(self, question: str, ranked: list[Candidate], terms: list[str]) -> Confidence:
         """How sure the top answer is, and why not (qa/confidence.py). Never reorders `ranked`."""
         return assess(question, terms, ranked, self.index, lexical_only=self.retriever == "bm25")
+
+
+def without_words(question: str, folded: set[str] | frozenset[str]) -> str:
+    """The question without the words (as qa.terms.words folds them) that named its documents, and
+    the possessive they leave: "What did AMD's 2015 10-K report?" -> "What did report?"."""
+    if not folded:
+        return question
+    kept = [token for token in re.split(r"(\s+)", question)
+            if not (set(words(token)) and set(words(token)) - {"s"} <= folded)]
+    return " ".join("".join(kept).split()) or question
+
+
+def intersect(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray | None:
+    """Two masks by passage id (None: every passage) as one."""
+    if mask is None or other is None:
+        return other if mask is None else mask
+    size = min(len(mask), len(other))
+    return mask[:size] & other[:size]
 
 
 def score_dense(candidates: list[Candidate], query: np.ndarray) -> None:

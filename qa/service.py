@@ -128,9 +128,21 @@ class Service:
         return {DEFAULT_COLLECTION: 0, **self.index.reader.catalog.collections()}
 
     def edit_document(self, document_id: str, tags: list[str] | None = None, date: str | None = None,
-                      set_date: bool = False) -> dict:
-        """Change a document's tags or date; the next question's filters see the change."""
-        if not self.index.store.update_metadata(document_id, tags, date, set_date):
+                      set_date: bool = False, card: dict | None = None) -> dict:
+        """Change a document's tags, date or card; the next question's filters see the change. A new
+        card changes what its passages are indexed under, so they are embedded again (seconds for a
+        long report), and a later reading of the same file keeps the edited fields."""
+        if card:
+            with self._writing:
+                document = self.index.store.load_document(document_id)
+                if document is None:
+                    raise DocumentNotFound(f"No document has the id {document_id!r}.")
+                document.card.edit(card)
+                if document.card.title:
+                    document.title = document.card.title.value
+                document.original = self.index.previews.original(document_id)
+                add_documents(self.index, [document])
+        if (tags is not None or set_date) and not self.index.store.update_metadata(document_id, tags, date, set_date):
             raise DocumentNotFound(f"No document has the id {document_id!r}.")
         return summary_of(self.document(document_id))
 

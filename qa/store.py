@@ -18,8 +18,9 @@ from typing import Iterator
 
 import numpy as np
 
+from qa.cards import Card
 from qa.chunking import Passage
-from qa.documents import Document, Page
+from qa.documents import Box, Document, Page, Section
 from qa.errors import IndexCorrupt, ReadOnlyIndex
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ log = logging.getLogger(__name__)
 # 4: documents record their type, pages and sections; passages their pages; PDF line boxes.
 # 5: documents have a collection, tags and a date; (collection, origin, source) is unique.
 # 6: passages keep their content words' token states (qa/maxsim.py), for re-ranking.
-SCHEMA_VERSION = 6
+# 7: documents have a card (qa/cards.py) and the label their passages are indexed under; passages a context.
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +49,8 @@ CREATE TABLE IF NOT EXISTS documents (
     collection TEXT NOT NULL DEFAULT 'default',  -- a question sees one collection only
     tags TEXT NOT NULL DEFAULT '[]',     -- JSON: ["tag", ...]
     date TEXT,                           -- YYYY-MM-DD: the file's metadata, the upload's, else its mtime
+    card TEXT NOT NULL DEFAULT '{}',     -- JSON: issuer, kind, period, title, each with where it was read
+    label TEXT NOT NULL DEFAULT '',      -- what its passages are indexed under: the card's label ('' before schema 7)
     UNIQUE (collection, origin, source)
 );
 CREATE TABLE IF NOT EXISTS passages (
@@ -62,6 +66,7 @@ CREATE TABLE IF NOT EXISTS passages (
     page_first INTEGER,              -- the pages the passage spans (NULL for documents without pages)
     page_last INTEGER,
     word_states BLOB,                -- int4 token states of its content words (qa/maxsim.py pack); NULL before schema 6
+    context TEXT NOT NULL DEFAULT '', -- what it stands under and does not repeat: its table's title and header rows
     UNIQUE (document_id, idx)
 );
 -- Where each line of a PDF stands on its page (PDF points, top-left origin), for citation boxes.
@@ -82,8 +87,9 @@ DROP TABLE IF EXISTS passages_fts;
 MIGRATION_COLUMNS = {
     "documents": ["type TEXT NOT NULL DEFAULT 'txt'", "pages TEXT NOT NULL DEFAULT '[]'",
                   "sections TEXT NOT NULL DEFAULT '[]'", "file_hash TEXT NOT NULL DEFAULT ''", "origin TEXT",
-                  "collection TEXT NOT NULL DEFAULT 'default'", "tags TEXT NOT NULL DEFAULT '[]'", "date TEXT"],
-    "passages": ["page_first INTEGER", "page_last INTEGER", "word_states BLOB"],
+                  "collection TEXT NOT NULL DEFAULT 'default'", "tags TEXT NOT NULL DEFAULT '[]'", "date TEXT",
+                  "card TEXT NOT NULL DEFAULT '{}'", "label TEXT NOT NULL DEFAULT ''"],
+    "passages": ["page_first INTEGER", "page_last INTEGER", "word_states BLOB", "context TEXT NOT NULL DEFAULT ''"],
 }
 # A longer line than this on one page box is not expected; it bounds the box lookup's index scan.
 MAX_BOX_CHARS = 5000
@@ -105,6 +111,8 @@ class ScoringRow:
     type: str  # the document's format
     page_first: int | None
     page_last: int | None
+    label: str  # what the passage is indexed under: its document's card label (qa/cards.py), else its title
+    context: str  # its table's title and header rows, when it is part of a table
     vector: np.ndarray
     sentences: np.ndarray  # (n, 2) document offsets
     sentence_vectors: np.ndarray  # (n, dimension)
@@ -118,7 +126,7 @@ class Change:
     added: list[int]
     vectors: np.ndarray
     generation: int
-    texts: list[tuple[str, str]] = field(default_factory=list)  # (title, text) of each added passage
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (heading, text) of each added passage (qa/policy.py)
     replaced: bool = False  # the document was there before, in an earlier version
 
 
@@ -274,11 +282,12 @@ class Store(Database):
             tags = document.tags if document.tags is not None else json.loads(replaced[0]) if replaced else []
             db.execute(
                 "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections, file_hash, origin, "
-                "collection, tags, date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "collection, tags, date, card, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (document.id, document.title, document.source, document.hash, document.text, time.time(),
                  document.type, json.dumps([asdict(page) for page in document.pages]),
                  json.dumps([[section.start, section.title] for section in document.sections]), document.file_hash,
-                 document.origin, document.collection, json.dumps(tags), document.date),
+                 document.origin, document.collection, json.dumps(tags), document.date,
+                 json.dumps(document.card.to_json() if document.card else {}), document.label),
             )
             db.executemany("INSERT INTO boxes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            [(document.id, b.start, b.end, b.page, b.x0, b.y0, b.x1, b.y1) for b in document.boxes])
@@ -289,15 +298,38 @@ class Store(Database):
                 first, last = span or (None, None)
                 cursor = db.execute(
                     "INSERT INTO passages (document_id, idx, start, end, text, vector, sentences, sentence_vectors, "
-                    "page_first, page_last, word_states) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "page_first, page_last, word_states, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (document.id, passage.index, passage.start, passage.end, passage.text,
                      np.asarray(vector, dtype=np.float32).tobytes(),
                      np.asarray(passage.sentences, dtype=np.int32).tobytes(),
-                     np.asarray(sentences, dtype=np.float32).tobytes(), first, last, packed),
+                     np.asarray(sentences, dtype=np.float32).tobytes(), first, last, packed, passage.context),
                 )
                 added.append(cursor.lastrowid)
-            texts = [(document.title, passage.text) for passage in passages]
+            texts = [(heading(document.label, passage.context), passage.text) for passage in passages]
             return Change(removed, added, vectors, self._generation(db), texts, replaced is not None)
+
+    def load_document(self, document_id: str) -> Document | None:
+        """A stored document as it was read (text, pages, line boxes, sections, card), to be indexed
+        again: its passages under an edited card. Its tags stay as they are (tags None)."""
+        row = self.db.execute(
+            "SELECT id, title, source, hash, text, type, pages, sections, file_hash, origin, collection, date, card "
+            "FROM documents WHERE id = ?", (document_id,)).fetchone()
+        if row is None:
+            return None
+        boxes = [Box(*box) for box in self.db.execute(
+            "SELECT start, end, page, x0, y0, x1, y1 FROM boxes WHERE document_id = ? ORDER BY start", (document_id,))]
+        return Document(row[0], row[1], row[2], row[4], row[3], type=row[5],
+                        pages=[Page(**page) for page in json.loads(row[6])], boxes=boxes,
+                        sections=[Section(start, title) for start, title in json.loads(row[7])], file_hash=row[8],
+                        origin=row[9] or "", date=row[11], collection=row[10], card=Card.from_json(json.loads(row[12])))
+
+    def edited_card(self, collection: str, origin: str, source: str) -> Card | None:
+        """The card of the stored version of a file, when fields of it were edited (PATCH): a new
+        reading of the file keeps them."""
+        row = self.db.execute("SELECT card FROM documents WHERE collection = ? AND (origin = ? OR origin IS NULL) "
+                              "AND source = ?", (collection, origin, source)).fetchone()
+        card = Card.from_json(json.loads(row[0])) if row else None
+        return card if card is not None and card.edited else None
 
     def remove_document(self, document_id: str) -> Change:
         """Delete a document and its passages (nothing removed if the id is unknown)."""
@@ -388,10 +420,10 @@ class Store(Database):
         return int(rows.get("generation", 0)), int(rows.get("metadata", 0))
 
     def catalog_rows(self) -> tuple[list[tuple], np.ndarray, np.ndarray]:
-        """What filters look at, in one snapshot: (rowid, id, collection, source, type, tags JSON, date)
+        """What filters and routing look at, in one snapshot: (rowid, id, collection, source, type, tags JSON, date, card JSON)
         of every document, and the passages' ids with their document's rowid."""
         with self.snapshot():
-            documents = self.db.execute("SELECT rowid, id, collection, source, type, tags, date FROM documents").fetchall()
+            documents = self.db.execute("SELECT rowid, id, collection, source, type, tags, date, card FROM documents").fetchall()
             pairs = self.db.execute("SELECT p.id, d.rowid FROM passages p JOIN documents d ON d.id = p.document_id").fetchall()
         passages = np.fromiter((pair[0] for pair in pairs), dtype=np.int64, count=len(pairs))
         owners = np.fromiter((pair[1] for pair in pairs), dtype=np.int64, count=len(pairs))
@@ -402,6 +434,10 @@ class Store(Database):
         return self.db.execute(
             "SELECT start, end, page, x0, y0, x1, y1 FROM boxes WHERE document_id = ? AND start >= ? AND start < ? "
             "AND end > ? ORDER BY start", (document_id, start - MAX_BOX_CHARS, end, start)).fetchall()
+
+    def card(self, document_id: str) -> Card | None:
+        row = self.db.execute("SELECT card FROM documents WHERE id = ?", (document_id,)).fetchone()
+        return Card.from_json(json.loads(row[0])) if row else None
 
     def sections(self, document_id: str) -> list[tuple[int, str]]:
         row = self.db.execute("SELECT sections FROM documents WHERE id = ?", (document_id,)).fetchone()
@@ -431,17 +467,17 @@ class Store(Database):
             return []
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            "SELECT p.id, p.document_id, d.title, d.source, p.idx, p.start, p.end, p.text, d.hash, d.type, "
-            "p.page_first, p.page_last, p.vector, p.sentences, p.sentence_vectors "
+            f"SELECT p.id, p.document_id, d.title, d.source, p.idx, p.start, p.end, p.text, d.hash, d.type, "
+            f"p.page_first, p.page_last, {LABEL}, p.context, p.vector, p.sentences, p.sentence_vectors "
             f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
             [int(i) for i in ids]).fetchall()
         # One conversion per column for all rows (a question reads ~100 rows), then views per row.
-        vectors = np.frombuffer(b"".join(row[12] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
-        spans = np.frombuffer(b"".join(row[13] for row in rows), dtype=np.int32).reshape(-1, 2)
-        sentence_vectors = np.frombuffer(b"".join(row[14] for row in rows), dtype=np.float32).reshape(-1, dimension)
-        ends = np.cumsum([len(row[13]) // 8 for row in rows]).tolist()
-        return [ScoringRow(*row[:12], vectors[i], spans[end - len(row[13]) // 8 : end],
-                           sentence_vectors[end - len(row[13]) // 8 : end])
+        vectors = np.frombuffer(b"".join(row[14] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
+        spans = np.frombuffer(b"".join(row[15] for row in rows), dtype=np.int32).reshape(-1, 2)
+        sentence_vectors = np.frombuffer(b"".join(row[16] for row in rows), dtype=np.float32).reshape(-1, dimension)
+        ends = np.cumsum([len(row[15]) // 8 for row in rows]).tolist()
+        return [ScoringRow(*row[:14], vectors[i], spans[end - len(row[15]) // 8 : end],
+                           sentence_vectors[end - len(row[15]) // 8 : end])
                 for i, (row, end) in enumerate(zip(rows, ends))]
 
     def passages_on_pages(self, numbers: list[int]) -> list[int]:
@@ -488,11 +524,11 @@ class Store(Database):
             yield ids, vectors
 
     def all_texts(self, batch: int = 10_000) -> Iterator[tuple[list[int], list[tuple[str, str]]]]:
-        """(ids, (title, text) pairs) in batches, to rebuild the BM25 index."""
-        cursor = self.db.execute("SELECT p.id, d.title, p.text FROM passages p JOIN documents d ON d.id = p.document_id "
-                                 "ORDER BY p.id")
+        """(ids, (heading, text) pairs) in batches, to rebuild the BM25 index."""
+        cursor = self.db.execute(f"SELECT p.id, {LABEL}, p.context, p.text FROM passages p "
+                                 "JOIN documents d ON d.id = p.document_id ORDER BY p.id")
         while rows := cursor.fetchmany(batch):
-            yield [row[0] for row in rows], [(row[1], row[2]) for row in rows]
+            yield [row[0] for row in rows], [(heading(row[1], row[2]), row[3]) for row in rows]
 
 
 def statements(script: str) -> list[str]:
@@ -548,13 +584,26 @@ def migrate_unique_source(path: Path) -> None:
         db.close()
 
 
-SUMMARY_COLUMNS = "d.id, d.title, d.source, d.hash, d.type, d.collection, d.pages, d.tags, d.date"
+SUMMARY_COLUMNS = "d.id, d.title, d.source, d.hash, d.type, d.collection, d.pages, d.tags, d.date, d.card"
+# A document's label; one stored before schema 7 has none, and its title stands in.
+LABEL = "CASE WHEN d.label != '' THEN d.label ELSE d.title END"
+
+
+def heading(label: str, context: str) -> str:
+    """What BM25 indexes a passage under, as its title: its document's label and its context."""
+    return f"{label}. {context}" if context else label
 
 
 def summary(row: tuple) -> dict:
     """A row of SUMMARY_COLUMNS and the passage count -> the API's summary."""
     pages = json.loads(row[6])
     unread = [{"number": page["number"], "problem": page["problem"]} for page in pages if page.get("problem")]
-    return {"id": row[0], "title": row[1], "source": row[2], "passages": row[9], "hash": row[3], "type": row[4],
+    return {"id": row[0], "title": row[1], "source": row[2], "passages": row[10], "hash": row[3], "type": row[4],
             "page_count": len(pages), "unread_pages": unread, "collection": row[5], "tags": json.loads(row[7]),
-            "date": row[8]}
+            "date": row[8], **card_fields(Card.from_json(json.loads(row[9])), row[1])}
+
+
+def card_fields(card: Card, title: str) -> dict:
+    """A document's name and card as the API lists them (edited fields are marked in each fact)."""
+    public = {key: value for key, value in card.to_json().items() if key != "edited_values"}
+    return {"name": card.name or title, "card": public}

@@ -217,3 +217,61 @@ def crowded_pdf(chars: int = 210_000) -> bytes:
     for i in range(chars // len(line) + 1):
         pdf.text(10, 10 + (i % 380) * 2, line)
     return bytes(pdf.output())
+
+
+# Annual reports of the same form over several years: what a question names (the issuer, the year)
+# stands on the cover, and the answer in a statement's row that never names either.
+CASH_FLOW_ROWS = ["Net income", "Depreciation and amortization", "Stock-based compensation", "Deferred income taxes",
+                  "Accounts receivable", "Inventories", "Accounts payable", "Accrued liabilities",
+                  "Net cash provided by operating activities", "Purchases of property and equipment",
+                  "Purchases of marketable securities", "Proceeds from sales of marketable securities",
+                  "Acquisitions, net of cash acquired", "Net cash used in investing activities",
+                  "Proceeds from issuance of long-term debt", "Repayments of long-term debt", "Dividends paid",
+                  "Repurchases of common stock", "Net cash used in financing activities",
+                  "Net increase in cash and cash equivalents", "Cash and cash equivalents at beginning of year",
+                  "Cash and cash equivalents at end of year", "Cash paid for interest", "Cash paid for income taxes"]
+
+
+def figure(issuer: str, year: int, row: int) -> int:
+    """A statement's figure for a row and year, different for every issuer, year and row."""
+    return 100 + (sum(map(ord, issuer)) * 7 + year * 13 + row * 31) % 900
+
+
+def filing_pdf(issuer: str, year: int, short: str) -> bytes:
+    """An annual report (Form 10-K): a cover naming the issuer over the form's caption and the fiscal
+    year; a page of prose that calls the issuer by its short name; a cash flow statement whose rows
+    (CASH_FLOW_ROWS, two columns: the year and the year before) run on to a second page under a
+    repeated header; a running footer "<Issuer> | <year> Form 10-K | <page>"."""
+    pdf = new_pdf()
+    pdf.add_page()
+    y = lines_at(pdf, LEFT + 120, TOP, ["UNITED STATES", "SECURITIES AND EXCHANGE COMMISSION", "Washington, D.C. 20549",
+                                        "", "FORM 10-K", ""]) + 10
+    y = lines_at(pdf, LEFT, y, ["ANNUAL REPORT PURSUANT TO SECTION 13 OR 15(d) OF THE SECURITIES EXCHANGE ACT OF 1934",
+                                f"For the fiscal year ended December 31, {year}", "", "Commission File Number 001-00000",
+                                ""]) + 10
+    y = lines_at(pdf, LEFT + 120, y, [issuer.upper(), "(Exact name of registrant as specified in its charter)"]) + 20
+    lines_at(pdf, LEFT, y, wrap(pdf, f"Indicate by check mark whether the registrant is a well-known seasoned issuer. "
+                                     f"{issuer} (\"{short}\") files this report for fiscal {year}.", WIDTH - 2 * LEFT))
+    pages = [[f"{short} designs and sells harbour equipment. In fiscal {year} {short} opened two new plants and "
+              f"hired engineers. {short} expects demand to grow."],
+             CASH_FLOW_ROWS[:14], CASH_FLOW_ROWS[14:]]
+    for number, content in enumerate(pages, start=2):
+        pdf.add_page()
+        pdf.set_font("Helvetica", size=9)
+        pdf.text(LEFT, 760, f"{issuer} | {year} Form 10-K | {number}")
+        pdf.set_font("Helvetica", size=11)
+        if number == 2:
+            lines_at(pdf, LEFT, TOP, wrap(pdf, " ".join(content * 6), WIDTH - 2 * LEFT))
+            continue
+        y = lines_at(pdf, LEFT, TOP, ["CONSOLIDATED STATEMENTS OF CASH FLOWS" + (" (continued)" if number == 4 else "")]) + 6
+        y = lines_at(pdf, LEFT, y, ["Year Ended December 31,"])
+        pdf.text(LEFT + 300, y, str(year))
+        pdf.text(LEFT + 380, y, str(year - 1))
+        y = lines_at(pdf, LEFT, y + 14, ["(In millions)"]) + 6
+        for row in content:
+            index = CASH_FLOW_ROWS.index(row)
+            pdf.text(LEFT, y, row)
+            pdf.text(LEFT + 300, y, f"{figure(issuer, year, index):,}")
+            pdf.text(LEFT + 380, y, f"{figure(issuer, year - 1, index):,}")
+            y += 16
+    return bytes(pdf.output())

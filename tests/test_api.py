@@ -45,7 +45,7 @@ def test_documents_list_and_detail(client):
     assert {d["source"] for d in documents} == {"000_2e21b0443b55ba82.txt", "002_aadcb0dba0a30b9a.txt"}
     for listed in documents:
         assert set(listed) == {"id", "title", "source", "passages", "hash", "type", "page_count", "unread_pages",
-                               "collection", "tags", "date"}
+                               "collection", "tags", "date", "name", "card"}
         assert listed["collection"] == "default" and listed["tags"] == [] and len(listed["date"]) == 10
         assert listed["type"] == "txt" and listed["page_count"] == 0 and listed["unread_pages"] == []
         detail = client.get(f"/api/documents/{listed['id']}").get_json()

@@ -42,10 +42,11 @@ def ranked_ids(searcher: Searcher, question: str) -> list[int]:
 
 
 def embedding_texts(index: Index) -> dict[int, str]:
-    """Each passage's text as the model read it (title in front, qa/policy.py)."""
-    rows = index.store.db.execute("SELECT p.id, d.title, p.text FROM passages p JOIN documents d ON d.id = p.document_id")
+    """Each passage's text as the model read it (label and context in front, qa/policy.py)."""
+    rows = index.store.db.execute("SELECT p.id, d.label, p.context, p.text FROM passages p "
+                                  "JOIN documents d ON d.id = p.document_id")
     policy = ChunkingPolicy()
-    return {pid: policy.embedding_text(type("D", (), {"title": title})(), text) for pid, title, text in rows}
+    return {pid: policy.embedding_text(label, context, text) for pid, label, context, text in rows}
 
 
 @pytest.mark.model

@@ -190,7 +190,8 @@ function passageText(p) {
   return box;
 }
 
-function titleOf(c) { return c.title || c.document_id || 'Untitled'; }
+// A document's name is its card's (title, issuer, kind, period), else its title.
+function titleOf(c) { return (c.card && c.card.name) || c.title || c.document_id || 'Untitled'; }
 
 // The [n] marker after the quoted answer: opens the source at the passage.
 function citeMarker(p, n) {
@@ -229,7 +230,9 @@ function renderPassage(p, n) {
   cite.addEventListener('click', () => openDocument(p, cite));
   foot.append(cite);
 
-  item.append(head, meta, passageText(p), foot);
+  // A table's rows are read under its title and header rows, which the passage itself may not repeat.
+  if (c.context) item.append(head, meta, el('p', 'passage-context', c.context), passageText(p), foot);
+  else item.append(head, meta, passageText(p), foot);
   return item;
 }
 
@@ -556,7 +559,7 @@ async function openDocument(passage, opener) {
     }
     if (req !== docRequest || docView.hidden) return;
     const changed = Boolean(c.document_hash) && doc.hash !== c.document_hash;
-    docTitle.textContent = doc.title || titleOf(c);
+    docTitle.textContent = doc.name || doc.title || titleOf(c);
     if (doc.source) docMeta.append(sourceNode(doc.source, 'doc-source'), ' · ');
     const where = whereLabel(c, doc.type);
     if (where) docMeta.append(el('span', 'doc-where', where), ' · ');
