@@ -139,7 +139,7 @@ def collections():
 
 @route("POST", "/documents", "Add a document (a file upload or JSON); one with the same source is replaced.",
        "write", body={"multipart/form-data": UPLOAD_FORM_SCHEMA, "application/json": AddDocumentRequest},
-       responses={201: DocumentSummary}, errors=(400, 413, 415, 422, 503))
+       responses={201: DocumentSummary}, errors=(400, 409, 413, 415, 422, 503))
 def add_document():
     limit = current_app.config["UPLOAD_MAX_BYTES"]
     if request.mimetype == "multipart/form-data":

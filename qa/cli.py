@@ -124,7 +124,7 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, colle
         report = run_on_cluster(index, list(paths), ray_address, prune=prune, progress=not quiet, **placement)
     else:
         report = run_ingest(index, list(paths), prune=prune, progress=not quiet, **placement)
-    for source, reason in report.failed:
+    for source, reason in report.failed + report.skipped:
         click.echo(f"skipped {source}: {reason}", err=True)
     for source in report.empty:
         click.echo(f"skipped {source}: no text", err=True)
@@ -133,7 +133,8 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, colle
     pages = (f"; {report.pages} pages parsed at {report.pages_per_second:.0f} pages/s a worker, "
              f"{report.parse_wait_seconds:.1f}s spent waiting on parsing") if report.pages else ""
     click.echo(
-        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.removed} removed; "
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.removed} removed"
+        f"{f', {len(report.skipped)} skipped' if report.skipped else ''}; "
         f"{report.passages} passages embedded in {report.seconds:.1f}s ({report.passages_per_second:.0f} passages/s)"
         f"{pages} -> {index_dir}"
     )

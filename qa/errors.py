@@ -55,6 +55,12 @@ class ModelMismatch(QAError):
     code = "model_mismatch"
 
 
+class DocumentConflict(QAError):
+    """Another document (another source, folder or collection) already has the id: nothing is stored."""
+    status_code = 409
+    code = "document_conflict"
+
+
 class IndexCorrupt(QAError):
     status_code = 500
     code = "index_corrupt"

@@ -23,11 +23,11 @@ from qa.chunking import Passage
 from qa.dates import file_date
 from qa.documents import Document, document_id
 from qa.embedding import Embedder
-from qa.errors import QAError
+from qa.errors import BadRequest, DocumentConflict, QAError
 from qa.index import Index
 from qa.maxsim import pack
 from qa.policy import ChunkingPolicy
-from qa.metadata import DEFAULT_COLLECTION
+from qa.metadata import DEFAULT_COLLECTION, check_source
 from qa.readers import file_hash, iter_files, read_document
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class IngestReport:
     removed: int = 0
     empty: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source, why): found but not read (qa/readers walk)
     unread_pages: list[tuple[str, int, str]] = field(default_factory=list)  # (source, page, why)
     passages: int = 0
     pages: int = 0  # pages (slides) of the paged documents read
@@ -71,7 +72,7 @@ def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool 
     unchanged ones too; a document's date is its file's metadata's, else the file's mtime."""
     report = IngestReport()
     started = time.perf_counter()
-    files = source_files([Path(p) for p in paths])
+    files = source_files([Path(p) for p in paths], report.skipped)
     rechunk = index.chunking_changed
     existing = index.store.document_hashes(collection)
     unchanged_ids: list[str] = []
@@ -144,13 +145,27 @@ class SourceFile:
     from_folder: bool  # given as part of a folder (only those are pruned)
 
 
-def source_files(paths: list[Path]) -> list[SourceFile]:
-    """Every supported file under `paths`, with the folder it was found in."""
+def source_files(paths: list[Path], skipped: list[tuple[str, str]] | None = None) -> list[SourceFile]:
+    """Every supported file under `paths`, with the folder it was found in. A file whose name a
+    source may not hold (a line break, a control character: qa/metadata.py check_source) is left
+    out, and listed in `skipped` with the reason (its name written with escapes)."""
     files = []
     for root in paths:
         folder = root.resolve() if root.is_dir() else root.resolve().parent
-        files += [SourceFile(path, source, str(folder), root.is_dir()) for path, source in iter_files([root])]
+        for path, source in iter_files([root]):
+            try:
+                check_source(source)
+            except BadRequest as error:
+                if skipped is not None:
+                    skipped.append((printable(source), error.message.split(": ", 1)[1]))
+                continue
+            files.append(SourceFile(path, source, str(folder), root.is_dir()))
     return files
+
+
+def printable(source: str) -> str:
+    """A name as it can be printed on one line: "a\\nb.txt" for a name holding a newline."""
+    return repr(source)[1:-1]
 
 
 def empty_folders(paths: list[Path]) -> set[str]:
@@ -235,9 +250,17 @@ def _store_batch(index: Index, documents: list[Document], report: IngestReport, 
     offset = 0
     for document, passages in zip(documents, chunks):
         end = offset + len(passages)
-        change = index.replace_document(document, passages, vectors[offset:end], sentence_vectors[offset:end],
-                                        word_states[offset:end])
-        offset = end
+        try:
+            change = index.replace_document(document, passages, vectors[offset:end], sentence_vectors[offset:end],
+                                            word_states[offset:end])
+        except DocumentConflict as error:
+            if upload:
+                raise  # 409 to the client
+            report.failed.append((document.source, error.message))
+            bar.update(1)
+            continue
+        finally:
+            offset = end
         if change.replaced:
             report.updated += 1
         else:

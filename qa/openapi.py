@@ -21,6 +21,7 @@ ERROR_MEANINGS = {
     403: "Writes are disabled (the server has no write token), the token may only read, or it does not "
          "reach the collection.",
     404: "Nothing has this id.",
+    409: "A conflict: another document already has the id this one would get.",
     413: "The body is larger than the limit.",
     415: "The body has the wrong content type.",
     422: "The file is of a supported type but cannot be read (encrypted, damaged, too large unpacked).",

@@ -20,7 +20,7 @@ import numpy as np
 
 from qa.chunking import Passage
 from qa.documents import Document, Page
-from qa.errors import IndexCorrupt, ReadOnlyIndex
+from qa.errors import DocumentConflict, IndexCorrupt, ReadOnlyIndex
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +272,10 @@ class Store(Database):
             replaced = db.execute(f"SELECT tags FROM documents WHERE {where}", key).fetchone()
             removed = self._delete(db, where, *key)
             tags = document.tags if document.tags is not None else json.loads(replaced[0]) if replaced else []
+            if db.execute("SELECT 1 FROM documents WHERE id = ?", (document.id,)).fetchone():
+                # Left after deleting this source's own earlier version: the id is another document's.
+                raise DocumentConflict(f"Another document already has the id {document.id}; nothing was stored "
+                                       f"and the other document is unchanged. Give this one another source.")
             db.execute(
                 "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections, file_hash, origin, "
                 "collection, tags, date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -84,12 +84,13 @@ def relevant(roots: list[Path]) -> Callable[[object, str], bool]:
 def sync(index: Index, folders: list[Path], echo: Callable[[str], None], **placement) -> IngestReport:
     """One ingest --prune of the folders; `placement`: the collection and tags given to ingest."""
     report = ingest(index, folders, prune=True, progress=False, **placement)
-    for source, reason in report.failed:
+    for source, reason in report.failed + report.skipped:
         echo(f"skipped {source}: {reason}")
     for source in report.empty:
         echo(f"skipped {source}: no text")
     echo(f"synced: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-         f"{report.removed} removed in {report.seconds:.1f}s")
+         f"{report.removed} removed{f', {len(report.skipped)} skipped' if report.skipped else ''} "
+         f"in {report.seconds:.1f}s")
     return report
 
 
