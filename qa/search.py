@@ -108,7 +108,7 @@ class Searcher:
                           [], collection, matched, why)
         within = selection.mask
         terms = query_terms(question)
-        ranked = self.rank(question, terms, within=within)
+        ranked = inside(self.rank(question, terms, within=within), collection)
         certainty = self.certainty(question, ranked, terms)
         if topic is not None and is_follow_up(question):
             # Leaning on the conversation: search again with the topic's words, and keep whichever
@@ -116,7 +116,7 @@ class Searcher:
             # topic's words match nothing near the answer, so the question alone wins.
             searched = contextual_question(question, topic)
             searched_terms = query_terms(searched)
-            in_context = self.rank(searched, searched_terms, topic.document_id, within)
+            in_context = inside(self.rank(searched, searched_terms, topic.document_id, within), collection)
             in_context_certainty = self.certainty(searched, in_context, searched_terms)
             if in_context_certainty.score >= certainty.score:
                 ranked, terms, certainty = in_context, searched_terms, in_context_certainty
@@ -253,6 +253,14 @@ class Searcher:
     def certainty(self, question: str, ranked: list[Candidate], terms: list[str]) -> Confidence:
         """How sure the top answer is, and why not (qa/confidence.py). Never reorders `ranked`."""
         return assess(question, terms, ranked, self.index, lexical_only=self.retriever == "bm25")
+
+
+def inside(ranked: list[Candidate], collection: str) -> list[Candidate]:
+    """The candidates of the collection asked, whatever raced the search. With one collection in the
+    index a question searches unmasked (qa/catalog.py); a document creating a second collection can
+    land between that choice and the search, and its passages are dropped here, before anything is
+    scored for confidence or cited."""
+    return [candidate for candidate in ranked if candidate.row.collection == collection]
 
 
 def score_dense(candidates: list[Candidate], query: np.ndarray) -> None:

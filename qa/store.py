@@ -108,6 +108,7 @@ class ScoringRow:
     vector: np.ndarray
     sentences: np.ndarray  # (n, 2) document offsets
     sentence_vectors: np.ndarray  # (n, dimension)
+    collection: str = "default"  # the document's: a question keeps to the collection it asked (qa/search.py)
 
 
 @dataclass
@@ -436,7 +437,7 @@ class Store(Database):
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
             "SELECT p.id, p.document_id, d.title, d.source, p.idx, p.start, p.end, p.text, d.hash, d.type, "
-            "p.page_first, p.page_last, p.vector, p.sentences, p.sentence_vectors "
+            "p.page_first, p.page_last, p.vector, p.sentences, p.sentence_vectors, d.collection "
             f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
             [int(i) for i in ids]).fetchall()
         # One conversion per column for all rows (a question reads ~100 rows), then views per row.
@@ -445,7 +446,7 @@ class Store(Database):
         sentence_vectors = np.frombuffer(b"".join(row[14] for row in rows), dtype=np.float32).reshape(-1, dimension)
         ends = np.cumsum([len(row[13]) // 8 for row in rows]).tolist()
         return [ScoringRow(*row[:12], vectors[i], spans[end - len(row[13]) // 8 : end],
-                           sentence_vectors[end - len(row[13]) // 8 : end])
+                           sentence_vectors[end - len(row[13]) // 8 : end], row[15])
                 for i, (row, end) in enumerate(zip(rows, ends))]
 
     def passages_on_pages(self, numbers: list[int]) -> list[int]:
