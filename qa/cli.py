@@ -249,6 +249,10 @@ def serve(host: str, port: int, threads: int, ray_address: str | None, replicas:
     from qa.errors import IndexNotBuilt
 
     app = create_app({"INDEX": index_dir, "MODEL": model, "HOST": host})
+    from qa.hosts import exposure
+
+    if warning := exposure(app.config):
+        click.secho(warning, fg="red", bold=True, err=True)
     try:
         app.extensions["qa"].warm_up()
     except IndexNotBuilt as error:
@@ -271,6 +275,10 @@ def serve_on_cluster(address: str, replicas: int, shards: int, host: str, port: 
     from qa.cluster.serve import deploy, undeploy
 
     config = settings.resolve({"INDEX": str(Path(index_dir).resolve()), "MODEL": model, "HOST": host})
+    from qa.hosts import exposure
+
+    if warning := exposure(config):
+        click.secho(warning, fg="red", bold=True, err=True)
     url = deploy(config, address, replicas=replicas, host=host, port=port, shards=shards)
     click.echo(f"qa serving {index_dir} on {url} through Ray Serve: {replicas} replicas"
                f"{f', {shards} shards' if shards else ''} (qa cluster status shows them)", err=True)
