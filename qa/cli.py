@@ -98,13 +98,15 @@ ray_option = click.option(
 @collection_option
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag every file given (repeat for more tags); "
               "replaces their tags. Without --tag, documents keep theirs.")
+@click.option("--follow-links", is_flag=True, help="Also read links (to files or folders) that lead outside the "
+              "folders given; by default they are skipped and listed.")
 @ray_option
 @index_option
 @model_option
 @engine_options
 @friendly_errors
 def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, collection: str, tags: tuple[str, ...],
-           ray_address: str | None, index_dir: str, model: str | None) -> None:
+           follow_links: bool, ray_address: str | None, index_dir: str, model: str | None) -> None:
     """Read text, Markdown, HTML, PDF, Word and PowerPoint files (folders recursively) into the index."""
     from qa.index import Index
     from qa.ingest import ingest as run_ingest
@@ -113,7 +115,7 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, colle
     if watch and not all(path.is_dir() for path in paths):
         raise click.UsageError("--watch keeps folders in step: give folders, not files.")
     placement = {"collection": check_collection(collection, "--collection"),
-                 "tags": clean_tags(list(tags), "--tag") if tags else None}
+                 "tags": clean_tags(list(tags), "--tag") if tags else None, "follow_links": follow_links}
     index = Index(index_dir, model, create=True)
     if watch:
         watch_folders(index, list(paths), **placement)
