@@ -14,6 +14,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from pydantic import ConfigDict
+
 from qa.metadata import COLLECTION_NAME, DEFAULT_COLLECTION, separators_or_controls
 
 MAX_TITLE_CHARS = 200
@@ -124,6 +126,9 @@ class Section:
 
 @dataclass
 class Document:
+    # As JSON (pydantic), `original` travels as base64: how a reader's child process hands a Document back.
+    __pydantic_config__ = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     id: str
     title: str
     source: str

@@ -2,8 +2,8 @@
 
 FORMATS is the one list of what qa reads: the ingest's file walk, the upload allow-list, every
 "supported formats" message and the OpenAPI description are all written from it. Each reader is a
-function `read(data: bytes, source: str) -> Document` in the module named here, imported on first use
-(PDF and Office libraries are slow to import and not needed for a folder of text files).
+function `read(data: bytes, source: str) -> Document` in the module named here, run in a child
+process under a time and memory cap (qa/readers/child.py), never in the server's own process.
 """
 from __future__ import annotations
 
@@ -25,13 +25,14 @@ class Format:
     name: str  # for people: "PDF", "Word (.docx)"
     reader: str  # the module under qa.readers with its read(data, source) function
     paged: bool = False  # citations name pages (or slides)
+    own_child: bool = False  # the reader runs its parser in a bounded child of its own; else qa/readers/child.py
 
 
 FORMATS: tuple[Format, ...] = (
     Format("txt", (".txt",), "plain text", "text"),
     Format("md", (".md", ".markdown"), "Markdown", "text"),
     Format("html", (".html", ".htm"), "HTML", "html"),
-    Format("pdf", (".pdf",), "PDF", "pdf", paged=True),
+    Format("pdf", (".pdf",), "PDF", "pdf", paged=True, own_child=True),
     Format("docx", (".docx",), "Word (.docx)", "docx"),
     Format("pptx", (".pptx",), "PowerPoint (.pptx)", "pptx", paged=True),
 )
@@ -54,11 +55,16 @@ def format_for(name: str) -> Format:
 
 
 def parse_bytes(data: bytes, suffix_or_name: str, source: str, origin: str = "") -> Document:
-    """A file's bytes -> Document, by the reader for its suffix (".pdf" or a name like "a.pdf").
+    """A file's bytes -> Document, by the reader for its suffix (".pdf" or a name like "a.pdf"), run
+    in a child process with a time and memory cap (qa/readers/child.py; PDFium in its own).
     `origin` is the folder the file was ingested from ("" for an upload)."""
     format = BY_SUFFIX.get(suffix_or_name.lower()) or format_for(suffix_or_name)
-    read = importlib.import_module(f"qa.readers.{format.reader}").read
-    document = read(data, source)
+    if format.own_child:
+        document = importlib.import_module(f"qa.readers.{format.reader}").read(data, source)
+    else:
+        from qa.readers.child import read_in_child
+
+        document = read_in_child(format.reader, data, source)
     document.type = format.type
     document.file_hash = file_hash(data)
     document.origin = origin
