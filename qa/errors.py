@@ -50,6 +50,13 @@ class IndexNotBuilt(QAError):
         )
 
 
+class RenderBusy(QAError):
+    """Every page renderer is busy: ask again shortly (qa/previews.py)."""
+    status_code = 503
+    code = "busy"
+    headers = {"Retry-After": "2"}
+
+
 class ModelMismatch(QAError):
     status_code = 409
     code = "model_mismatch"

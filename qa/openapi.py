@@ -27,7 +27,7 @@ ERROR_MEANINGS = {
     421: "The Host header names another server: on a loopback address qa answers only to localhost, "
          "127.0.0.1 and [::1] (DNS rebinding).",
     422: "The file is of a supported type but cannot be read (encrypted, damaged, too large unpacked).",
-    503: "The index is not built yet.",
+    503: "The index is not built yet, or (page images) every renderer is busy: ask again after Retry-After seconds.",
 }
 
 
