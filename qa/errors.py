@@ -68,6 +68,12 @@ class DocumentConflict(QAError):
     code = "document_conflict"
 
 
+class ConversationFull(QAError):
+    """A conversation holds as many turns as it may (CONVERSATION_MAX_TURNS): start a new one."""
+    status_code = 409
+    code = "conversation_full"
+
+
 class IndexCorrupt(QAError):
     status_code = 500
     code = "index_corrupt"

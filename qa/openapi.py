@@ -21,7 +21,8 @@ ERROR_MEANINGS = {
     403: "Writes are disabled (the server has no write token), the token may only read, it does not "
          "reach the collection, or (on a loopback address) the request came from another web page's Origin.",
     404: "Nothing has this id.",
-    409: "A conflict: another document already has the id this one would get.",
+    409: "A conflict: another document already has the id this one would get, or the conversation holds as "
+         "many questions as it may (conversation_full: start a new one).",
     413: "The body is larger than the limit.",
     415: "The body has the wrong content type.",
     421: "The Host header names another server: on a loopback address qa answers only to localhost, "

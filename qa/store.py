@@ -424,6 +424,15 @@ class Store(Database):
             labels.append(page.get("label") if page.get("number") == number else None)
         return labels
 
+    def existing(self, document_ids: list[str]) -> set[str]:
+        """Which of these document ids the store holds."""
+        found: set[str] = set()
+        for first in range(0, len(document_ids), 500):
+            batch = document_ids[first:first + 500]
+            found.update(row[0] for row in self.db.execute(
+                f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(batch))})", batch))
+        return found
+
     def counts(self) -> tuple[int, int]:
         documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         passages = self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]

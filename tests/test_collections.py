@@ -166,6 +166,39 @@ def test_a_conversation_in_b_is_not_found_for_a(client):
     assert client.get(f"/api/conversations/{conversation}", headers=bearer(B_WRITER)).status_code == 200
 
 
+def test_a_conversation_belongs_to_the_token_that_opened_it(client):
+    """Another reader of the same collection, given the id, can neither read, continue nor delete it."""
+    started = client.post("/api/ask", json={"question": "harbour festival", "collection": "team-a"},
+                          headers=bearer(A_READER))
+    conversation = started.get_json()["conversation_id"]
+    other = bearer(A_WRITER)  # reaches team-a too, and may write
+    assert client.get(f"/api/conversations/{conversation}", headers=other).status_code == 404
+    continued = client.post("/api/ask", json={"question": "and the violins?", "collection": "team-a",
+                                              "conversation_id": conversation}, headers=other)
+    assert continued.status_code == 404 and continued.get_json()["error"]["code"] == "conversation_not_found"
+    assert client.delete(f"/api/conversations/{conversation}", headers=other).status_code == 404
+    assert client.get(f"/api/conversations/{conversation}", headers=bearer(AUDITOR)).status_code == 404
+    mine = client.get(f"/api/conversations/{conversation}", headers=bearer(A_READER))
+    assert mine.status_code == 200 and len(mine.get_json()["turns"]) == 1
+    assert client.post("/api/ask", json={"question": "and the violins?", "collection": "team-a",
+                                         "conversation_id": conversation}, headers=bearer(A_READER)).status_code == 200
+    assert client.delete(f"/api/conversations/{conversation}", headers=bearer(A_READER)).status_code == 204
+
+
+def test_a_conversation_without_a_token_is_not_a_tokens(index_dir):
+    """With reads open, a conversation opened without a token stays out of a token's reach, and
+    one a token opened out of a tokenless caller's."""
+    app = create_app({"INDEX": str(index_dir), "API_TOKEN": A_WRITER, "TESTING": True})
+    client = app.test_client()
+    anonymous = client.post("/api/ask", json={"question": "Who is Kaja Kallas?"}).get_json()["conversation_id"]
+    tokened = client.post("/api/ask", json={"question": "Who is Kaja Kallas?"},
+                          headers=bearer(A_WRITER)).get_json()["conversation_id"]
+    assert client.get(f"/api/conversations/{anonymous}", headers=bearer(A_WRITER)).status_code == 404
+    assert client.get(f"/api/conversations/{tokened}").status_code == 404
+    assert client.get(f"/api/conversations/{anonymous}").status_code == 200
+    assert client.get(f"/api/conversations/{tokened}", headers=bearer(A_WRITER)).status_code == 200
+
+
 @pytest.mark.parametrize("method, path, body, token, status, code, message", [
     ("GET", "/api/documents", None, None, 401, "unauthorized", "a token of its QA_TOKENS_FILE"),
     ("GET", "/api/documents", None, "not-a-token", 401, "unauthorized", "a token of its QA_TOKENS_FILE"),
