@@ -349,3 +349,14 @@ def test_mcp_tools_keep_to_the_tokens_collections(client):
     assert not found["isError"] and found["structuredContent"]["filter_matched"] == 1
     allowed = mcp_call(client, B_WRITER, "search", {"question": "vault code", "collection": "team-b"})
     assert "zebra-quartz" in allowed["structuredContent"]["passages"][0]["text"]
+
+
+def test_health_tells_the_counts_only_to_a_token_reaching_every_collection(client):
+    """With a tokens file, how many documents every collection holds is not for anyone to know."""
+    for headers in ({}, bearer("not-a-token"), bearer(A_READER), bearer(B_WRITER)):
+        body = client.get("/api/health", headers=headers)
+        assert body.status_code == 200, headers
+        assert body.get_json()["ok"] and body.get_json()["consistent"]
+        assert not {"documents", "passages", "vectors"} & set(body.get_json()), headers
+    auditor = client.get("/api/health", headers=bearer(AUDITOR)).get_json()
+    assert auditor["documents"] >= 3 and auditor["passages"] == auditor["vectors"] > 0
