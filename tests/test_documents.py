@@ -291,7 +291,7 @@ def test_a_separator_in_a_source_or_folder_never_makes_another_documents_id(char
     B's report.pdf; folders (origins) were joined the same way."""
     assert document_id(f"team-b{character}report.pdf") != document_id("report.pdf", "", "team-b")
     assert document_id(f"docs{character}report.pdf", "/srv") != document_id("report.pdf", f"/srv{character}docs")
-    assert document_id(f"report.pdf", f"/srv{character}x") != document_id(f"x{character}report.pdf", "/srv")
+    assert document_id("report.pdf", f"/srv{character}x") != document_id(f"x{character}report.pdf", "/srv")
     assert document_id("report.pdf", "", f"team-b{character}") != document_id(f"{character}report.pdf", "", "team-b")
 
 
