@@ -60,12 +60,12 @@ def reachable_document(document_id: str) -> dict:
     return found
 
 
-def check_conversation(conversation_id: str) -> dict:
-    """The conversation, or 404 when a turn of it was asked in a collection the caller does not reach."""
-    found = service().conversation(conversation_id)
-    if not all(caller().reaches(turn.get("collection", DEFAULT_COLLECTION)) for turn in found["turns"]):
+def check_conversation(conversation_id: str) -> None:
+    """404 unless the conversation was opened by the caller's token (none: by a caller without
+    one) and every collection its turns asked in is one the caller reaches."""
+    head = service().conversation_head(conversation_id, caller().identity)
+    if not all(caller().reaches(collection) for collection in head.collections):
         raise ConversationNotFound(f"No conversation has the id {conversation_id!r}.")
-    return found
 
 
 def json_body() -> dict:
@@ -91,27 +91,28 @@ def validate(model: type[BaseModel], body: dict) -> BaseModel:
 
 
 @route("POST", "/ask", "Ask a question of one collection, optionally filtered; get cited passages.", "read",
-       body={"application/json": AskRequest}, responses={200: AskResponse}, errors=(400, 403, 404, 413, 415, 503))
+       body={"application/json": AskRequest}, responses={200: AskResponse}, errors=(400, 403, 404, 409, 413, 415, 503))
 def ask():
     parsed = validate(AskRequest, json_body())
     caller().require(parsed.collection)
     if parsed.conversation_id is not None:
         check_conversation(parsed.conversation_id)
     return jsonify(service().ask_in_conversation(parsed.question, parsed.top_k, parsed.conversation_id,
-                                                 parsed.collection, parsed.filter))
+                                                 parsed.collection, parsed.filter, owner=caller().identity))
 
 
 @route("GET", "/conversations/<conversation_id>", "A conversation's turns.", "read",
        responses={200: Conversation}, errors=(400, 404, 503))
 def conversation(conversation_id: str):
-    return jsonify(check_conversation(conversation_id))
+    check_conversation(conversation_id)
+    return jsonify(service().conversation(conversation_id, caller().identity))
 
 
 @route("DELETE", "/conversations/<conversation_id>", "Forget a conversation.", "read",
        responses={204: None}, errors=(400, 404, 503))
 def delete_conversation(conversation_id: str):
     check_conversation(conversation_id)
-    service().delete_conversation(conversation_id)
+    service().delete_conversation(conversation_id, caller().identity)
     return "", 204
 
 
@@ -139,7 +140,7 @@ def collections():
 
 @route("POST", "/documents", "Add a document (a file upload or JSON); one with the same source is replaced.",
        "write", body={"multipart/form-data": UPLOAD_FORM_SCHEMA, "application/json": AddDocumentRequest},
-       responses={201: DocumentSummary}, errors=(400, 413, 415, 422, 503))
+       responses={201: DocumentSummary}, errors=(400, 409, 413, 415, 422, 503))
 def add_document():
     limit = current_app.config["UPLOAD_MAX_BYTES"]
     if request.mimetype == "multipart/form-data":
@@ -216,10 +217,23 @@ def remove_document(document_id: str):
     return "", 204
 
 
-@route("GET", "/health", "Counts, the model, and whether SQLite and FAISS agree.", "open",
-       responses={200: Health}, errors=(503,))
+@route("GET", "/health", "Whether the index is up and consistent; its counts for a caller who may read every "
+       "collection.", "open", responses={200: Health}, errors=(503,))
 def health():
-    return jsonify(service().health())
+    """Open to anyone (a load balancer's probe needs no token). How many documents and passages
+    the index holds is told only to a caller who may read every collection: with reads open,
+    anyone; with QA_READ_TOKEN or a tokens file, a token reaching all collections."""
+    found = service().health()
+    try:
+        counts = auth.check("read", current_app.config, request.headers.get("Authorization")).reaches_all
+    except QAError:
+        counts = False
+    if not counts:
+        found = {key: value for key, value in found.items() if key not in COUNTS}
+    return jsonify(found)
+
+
+COUNTS = ("documents", "passages", "vectors")
 
 
 @route("GET", "/openapi.json", "This document.", "open", responses={200: {"type": "object"}})

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from qa import auth, logs, mcp, settings
+from qa import auth, hosts, logs, mcp, settings
 from qa.api import bp as api_blueprint
 from qa.api import register_error_handlers
 from qa.pages import bp as pages_blueprint
@@ -41,6 +41,8 @@ def create_app(config: dict | None = None) -> Flask:
     logs.init_app(app)
     app.after_request(security_headers)
     mcp.mount(app)  # /mcp: the MCP Streamable HTTP transport, behind the same tokens
+    # Outermost, so every route (API, page images, /mcp, the chat page) meets the one Host/Origin rule.
+    app.wsgi_app = hosts.HostGuard(app.wsgi_app, str(app.config.get("HOST") or "127.0.0.1"))
     return app
 
 

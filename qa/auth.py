@@ -2,7 +2,8 @@
 
     open   anyone (/api/health, /api/openapi.json)
     read   anyone, unless READ_TOKEN or TOKENS_FILE is set; then a token that may read (questions,
-           listings, conversations, including deleting one's own conversation: it holds no shared data)
+           listings, conversations, including deleting one's own conversation: it holds no shared data).
+           A conversation belongs to the token that opened it (Caller.identity): no other reaches it
     write  API_TOKEN, or a TOKENS_FILE token with write access; with neither, writes are disabled
 
 API_TOKEN and READ_TOKEN reach every collection. A tokens file (QA_TOKENS_FILE, JSON or TOML) gives
@@ -39,9 +40,15 @@ ALL = "*"
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking: whether they may write, and the collections they reach (None: all)."""
+    """Who is asking: whether they may write, the collections they reach (None: all), and who they
+    are (the SHA-256 of their token; None without one), which owns the conversations they open."""
     write: bool
     collections: frozenset[str] | None = None
+    identity: str | None = None
+
+    @property
+    def reaches_all(self) -> bool:
+        return self.collections is None
 
     def reaches(self, collection: str) -> bool:
         return self.collections is None or collection in self.collections
@@ -81,9 +88,9 @@ class TokenEntry(BaseModel):
             return hmac.compare_digest(hashlib.sha256(token.encode("utf-8")).hexdigest(), self.token[7:].lower())
         return matches(token, self.token)
 
-    def caller(self) -> Caller:
+    def caller(self, token: str) -> Caller:
         reach = None if ALL in self.collections else frozenset(self.collections)
-        return Caller(write=self.access == "write", collections=reach)
+        return Caller(write=self.access == "write", collections=reach, identity=identity(token))
 
 
 class TokensFile(BaseModel):
@@ -132,11 +139,11 @@ def check(access: str, config: dict, authorization: str | None) -> Caller:
     caller = None
     if token:
         if matches(token, api_token):
-            caller = EVERYTHING
+            caller = Caller(write=True, identity=identity(token))
         elif matches(token, read_token):
-            caller = ANYONE
+            caller = Caller(write=False, identity=identity(token))
         else:
-            caller = next((entry.caller() for entry in entries if entry.matches(token)), None)
+            caller = next((entry.caller(token) for entry in entries if entry.matches(token)), None)
     if access == "write":
         if not api_token and not any(entry.access == "write" for entry in entries):
             raise WritesDisabled("Adding and removing documents over the API is disabled. Enable it by setting "
@@ -156,6 +163,11 @@ def check(access: str, config: dict, authorization: str | None) -> Caller:
                                                      ("a token of its QA_TOKENS_FILE", tokens_file)) if set_)
         raise Unauthorized(f"This server needs Authorization: Bearer <token> with {which}.")
     return ANYONE
+
+
+def identity(token: str) -> str:
+    """Who a token is, as kept beside what it owns: its SHA-256 (as a tokens file may write it), never the token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def bearer_token(authorization: str | None) -> str | None:

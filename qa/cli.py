@@ -98,13 +98,15 @@ ray_option = click.option(
 @collection_option
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag every file given (repeat for more tags); "
               "replaces their tags. Without --tag, documents keep theirs.")
+@click.option("--follow-links", is_flag=True, help="Also read links (to files or folders) that lead outside the "
+              "folders given; by default they are skipped and listed.")
 @ray_option
 @index_option
 @model_option
 @engine_options
 @friendly_errors
 def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, collection: str, tags: tuple[str, ...],
-           ray_address: str | None, index_dir: str, model: str | None) -> None:
+           follow_links: bool, ray_address: str | None, index_dir: str, model: str | None) -> None:
     """Read text, Markdown, HTML, PDF, Word and PowerPoint files (folders recursively) into the index."""
     from qa.index import Index
     from qa.ingest import ingest as run_ingest
@@ -113,7 +115,7 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, colle
     if watch and not all(path.is_dir() for path in paths):
         raise click.UsageError("--watch keeps folders in step: give folders, not files.")
     placement = {"collection": check_collection(collection, "--collection"),
-                 "tags": clean_tags(list(tags), "--tag") if tags else None}
+                 "tags": clean_tags(list(tags), "--tag") if tags else None, "follow_links": follow_links}
     index = Index(index_dir, model, create=True)
     if watch:
         watch_folders(index, list(paths), **placement)
@@ -124,7 +126,7 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, colle
         report = run_on_cluster(index, list(paths), ray_address, prune=prune, progress=not quiet, **placement)
     else:
         report = run_ingest(index, list(paths), prune=prune, progress=not quiet, **placement)
-    for source, reason in report.failed:
+    for source, reason in report.failed + report.skipped:
         click.echo(f"skipped {source}: {reason}", err=True)
     for source in report.empty:
         click.echo(f"skipped {source}: no text", err=True)
@@ -133,7 +135,8 @@ def ingest(paths: tuple[Path, ...], prune: bool, quiet: bool, watch: bool, colle
     pages = (f"; {report.pages} pages parsed at {report.pages_per_second:.0f} pages/s a worker, "
              f"{report.parse_wait_seconds:.1f}s spent waiting on parsing") if report.pages else ""
     click.echo(
-        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.removed} removed; "
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, {report.removed} removed"
+        f"{f', {len(report.skipped)} skipped' if report.skipped else ''}; "
         f"{report.passages} passages embedded in {report.seconds:.1f}s ({report.passages_per_second:.0f} passages/s)"
         f"{pages} -> {index_dir}"
     )
@@ -248,6 +251,10 @@ def serve(host: str, port: int, threads: int, ray_address: str | None, replicas:
     from qa.errors import IndexNotBuilt
 
     app = create_app({"INDEX": index_dir, "MODEL": model, "HOST": host})
+    from qa.hosts import exposure
+
+    if warning := exposure(app.config):
+        click.secho(warning, fg="red", bold=True, err=True)
     try:
         app.extensions["qa"].warm_up()
     except IndexNotBuilt as error:
@@ -270,6 +277,10 @@ def serve_on_cluster(address: str, replicas: int, shards: int, host: str, port: 
     from qa.cluster.serve import deploy, undeploy
 
     config = settings.resolve({"INDEX": str(Path(index_dir).resolve()), "MODEL": model, "HOST": host})
+    from qa.hosts import exposure
+
+    if warning := exposure(config):
+        click.secho(warning, fg="red", bold=True, err=True)
     url = deploy(config, address, replicas=replicas, host=host, port=port, shards=shards)
     click.echo(f"qa serving {index_dir} on {url} through Ray Serve: {replicas} replicas"
                f"{f', {shards} shards' if shards else ''} (qa cluster status shows them)", err=True)

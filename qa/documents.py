@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from qa.cards import Card
+from pydantic import ConfigDict
+
+from qa.cards import Card  # a Document carries its card; cards.py needs Document only for type hints
+from qa.metadata import COLLECTION_NAME, DEFAULT_COLLECTION, separators_or_controls
 
 MAX_TITLE_CHARS = 200
 
@@ -125,6 +127,9 @@ class Section:
 
 @dataclass
 class Document:
+    # As JSON (pydantic), `original` travels as base64: how a reader's child process hands a Document back.
+    __pydantic_config__ = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
     id: str
     title: str
     source: str
@@ -179,12 +184,35 @@ class Document:
 
 def document_id(source: str, origin: str = "", collection: str = "default") -> str:
     """A stable id from where the document came from, so a changed file keeps its id and replaces
-    itself, and two folders' (or collections') files of the same name are two documents. The default
-    collection's ids are those from before collections."""
-    key = f"{origin}\n{source}" if origin else source
-    if collection != "default":
-        key = f"{collection}\n{key}"
+    itself, and two folders' (or collections') files of the same name are two documents.
+
+    Two different (collection, origin, source) never share an id, whatever the strings hold:
+    the id hashes document_key, which is unambiguous (see there); a 64-bit collision of SHA-256 is
+    refused by the store as a conflict (409), never stored over the other document."""
+    key = document_key(source, origin, collection)
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def document_key(source: str, origin: str = "", collection: str = "default") -> str:
+    """What document_id hashes: one string per (collection, origin, source), never one for two.
+
+    The usual parts (a collection name, an absolute folder or none, a source holding no line break
+    or control character, qa/metadata.py check_source) keep the key ids were always made from:
+    "collection\norigin\nsource", the default collection and an empty origin left out. Split at
+    "\n", it reads back one way only: 3 parts are collection, origin, source; of 2, the first is
+    an origin when it starts with "/" and a collection otherwise. Any other parts (a source with a
+    newline, a relative origin) are written as a JSON list behind a NUL, which no usual key starts
+    with, so the two kinds of key never meet either.
+
+    Example: ("report.pdf", "", "team-b") -> "team-b\nreport.pdf";
+    ("team-b\nreport.pdf", "", "default") -> '\x00["default", "", "team-b\\nreport.pdf"]'."""
+    usual = (not separators_or_controls(source + origin + collection)
+             and (collection == DEFAULT_COLLECTION or COLLECTION_NAME.match(collection) is not None)
+             and (origin == "" or origin.startswith("/")))
+    if not usual:
+        return "\x00" + json.dumps([collection, origin, source], ensure_ascii=False)
+    key = f"{origin}\n{source}" if origin else source
+    return key if collection == DEFAULT_COLLECTION else f"{collection}\n{key}"
 
 
 def make_document(raw_text: str, source: str, title: str | None = None, type: str = "txt",
@@ -197,7 +225,7 @@ def finish_document(text: str, source: str, title: str | None = None, **fields) 
     """A Document for text that is already clean (a paged reader cleans as it goes, so that its page
     offsets and boxes index into the final text), with its card (qa/cards.py). The title defaults to
     the first line; a title that names no document (a form's letterhead) gives way to the card's."""
-    from qa.cards import read_card
+    from qa.cards import read_card  # here: qa.cards reads Documents
 
     if not title:
         title = next((line.strip() for line in text.split("\n") if line.strip()), "") or source

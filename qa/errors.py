@@ -50,9 +50,28 @@ class IndexNotBuilt(QAError):
         )
 
 
+class RenderBusy(QAError):
+    """Every page renderer is busy: ask again shortly (qa/previews.py)."""
+    status_code = 503
+    code = "busy"
+    headers = {"Retry-After": "2"}
+
+
 class ModelMismatch(QAError):
     status_code = 409
     code = "model_mismatch"
+
+
+class DocumentConflict(QAError):
+    """Another document (another source, folder or collection) already has the id: nothing is stored."""
+    status_code = 409
+    code = "document_conflict"
+
+
+class ConversationFull(QAError):
+    """A conversation holds as many turns as it may (CONVERSATION_MAX_TURNS): start a new one."""
+    status_code = 409
+    code = "conversation_full"
 
 
 class IndexCorrupt(QAError):

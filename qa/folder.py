@@ -6,7 +6,7 @@
       lexical.npz            BM25 postings of the passages' words, and the generation they were built at (derived)
       meta.json              format version, model, dimension (for people and tools; not trusted for staleness)
       write.lock             taken by every writer, in any process (qa/files.py)
-      conversations.sqlite3  the API's conversations (qa/service.py)
+      conversations.sqlite3  the API's conversations (qa/history.py)
       originals/, previews/  PDFs as given, and their rendered pages (qa/previews.py)
 
 Each derived file carries the generation of the store it was built from in the same atomic rename
@@ -27,6 +27,7 @@ VECTORS = "vectors-{generation}.faiss"
 LEGACY_VECTORS = "vectors.faiss"  # before the generation was in the name: never loaded, removed on save
 LEXICAL = "lexical.npz"
 META = "meta.json"
+CONVERSATIONS = "conversations.sqlite3"
 VECTORS_NAME = re.compile(r"^vectors-(\d+)\.faiss$")
 
 
@@ -41,6 +42,10 @@ class IndexFolder:
     @property
     def lexical(self) -> Path:
         return self.path / LEXICAL
+
+    @property
+    def conversations(self) -> Path:
+        return self.path / CONVERSATIONS
 
     def vectors_file(self, generation: int) -> Path:
         return self.path / VECTORS.format(generation=generation)

@@ -7,6 +7,7 @@
     qa/reader.py     the read side search sees (FAISS, BM25, stored rows)
     qa/writer.py     the write side: documents in and out, each write returning its Change
     qa/derived.py    FAISS and BM25 kept in step with the store: loaded, caught up, saved in the background
+    qa/history.py    the conversations beside it, which forget a document when it is removed
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from qa.embedding import Embedder, load_embedder, model_name
 from qa.errors import IndexNotBuilt, ModelMismatch
 from qa.files import writer_lock
 from qa.folder import DATABASE, LEXICAL, META, VECTORS, IndexFolder  # noqa: F401 - names the tests use
+from qa.history import ConversationStore
 from qa.lexical import LexicalIndex
 from qa.policy import CHUNKING, ChunkingPolicy  # noqa: F401
 from qa.previews import Previews
@@ -65,6 +67,7 @@ class Index:
                                       index_type=index_type or configured.index_type)
         self.reader = LocalReader(self.store, self.derived, lambda: self.dimension)
         self.writer = LocalWriter(self.folder, self.store, self.derived, self.previews, lock)
+        self._conversations: ConversationStore | None = None  # opened to forget removed documents
 
     # -- the model --------------------------------------------------------------------------------
 
@@ -136,7 +139,13 @@ class Index:
         return self.writer.replace_document(document, passages, vectors, sentence_vectors, word_states)
 
     def remove_document(self, document_id: str) -> Change:
-        return self.writer.remove_document(document_id)
+        """Remove a document, and its passages from every conversation that quoted them (qa/history.py)."""
+        change = self.writer.remove_document(document_id)
+        if self._conversations is None and self.files.conversations.is_file():
+            self._conversations = ConversationStore(self.files.conversations)
+        if self._conversations is not None:
+            self._conversations.forget_document(document_id)
+        return change
 
     def apply(self, change: Change) -> None:
         """Follow a write made to the store directly."""

@@ -23,11 +23,11 @@ from qa.chunking import Passage
 from qa.dates import file_date
 from qa.documents import Document, document_id
 from qa.embedding import Embedder
-from qa.errors import QAError
+from qa.errors import BadRequest, DocumentConflict, QAError, UnreadableFile
 from qa.index import Index
 from qa.maxsim import pack
 from qa.policy import ChunkingPolicy
-from qa.metadata import DEFAULT_COLLECTION
+from qa.metadata import DEFAULT_COLLECTION, check_source
 from qa.readers import file_hash, iter_files, read_document
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class IngestReport:
     removed: int = 0
     empty: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source, why): found but not read (qa/readers walk)
     unread_pages: list[tuple[str, int, str]] = field(default_factory=list)  # (source, page, why)
     passages: int = 0
     pages: int = 0  # pages (slides) of the paged documents read
@@ -64,14 +65,16 @@ class IngestReport:
 
 
 def ingest(index: Index, paths: list[Path], prune: bool = False, progress: bool = True,
-           collection: str = DEFAULT_COLLECTION, tags: list[str] | None = None) -> IngestReport:
+           collection: str = DEFAULT_COLLECTION, tags: list[str] | None = None,
+           follow_links: bool = False) -> IngestReport:
     """Read the files under `paths` into a collection of the index. With `prune`, documents of that
     collection that came from one of the folders given and whose file is gone are removed (never
     uploads, never other folders'). `tags` (None: keep each document's) go on every file given,
-    unchanged ones too; a document's date is its file's metadata's, else the file's mtime."""
+    unchanged ones too; a document's date is its file's metadata's, else the file's mtime. Links
+    leaving a folder are skipped (report.skipped) unless `follow_links` (qa/readers iter_files)."""
     report = IngestReport()
     started = time.perf_counter()
-    files = source_files([Path(p) for p in paths])
+    files = source_files([Path(p) for p in paths], report.skipped, follow_links)
     rechunk = index.chunking_changed
     existing = index.store.document_hashes(collection)
     unchanged_ids: list[str] = []
@@ -146,15 +149,44 @@ class SourceFile:
     source: str  # how citations name it: the path under the folder given
     origin: str  # the folder given (for a file argument, its folder), resolved
     from_folder: bool  # given as part of a folder (only those are pruned)
+    contained: bool = False  # must still lie inside `origin` when it is read (found in a folder, links not followed)
+
+    def checked_path(self) -> Path:
+        """The file to read. A file that must stay in its folder is looked at again as it is read:
+        turned into a link out of the folder since the walk, it is refused."""
+        if not self.contained:
+            return self.path
+        real = self.path.resolve()
+        if not real.is_relative_to(self.origin):
+            raise UnreadableFile(f"{self.source} now leads outside {self.origin}; not read "
+                                 f"(--follow-links reads links that leave the folder).")
+        return real
 
 
-def source_files(paths: list[Path]) -> list[SourceFile]:
-    """Every supported file under `paths`, with the folder it was found in."""
+def source_files(paths: list[Path], skipped: list[tuple[str, str]] | None = None,
+                 follow_links: bool = False) -> list[SourceFile]:
+    """Every supported file under `paths`, with the folder it was found in. Links leaving a folder
+    and files whose name a source may not hold (a line break, a control character: qa/metadata.py
+    check_source) are left out, and listed in `skipped` with the reason (names written with escapes)."""
     files = []
+    skipped = skipped if skipped is not None else []
     for root in paths:
         folder = root.resolve() if root.is_dir() else root.resolve().parent
-        files += [SourceFile(path, source, str(folder), root.is_dir()) for path, source in iter_files([root])]
+        found: list[tuple[str, str]] = []
+        for path, source in iter_files([root], follow_links, found):
+            try:
+                check_source(source)
+            except BadRequest as error:
+                found.append((source, error.message.split(": ", 1)[1]))
+                continue
+            files.append(SourceFile(path, source, str(folder), root.is_dir(), root.is_dir() and not follow_links))
+        skipped += [(printable(source), why) for source, why in found]
     return files
+
+
+def printable(source: str) -> str:
+    """A name as it can be printed on one line: "a\\nb.txt" for a name holding a newline."""
+    return repr(source)[1:-1]
 
 
 def empty_folders(paths: list[Path]) -> set[str]:
@@ -170,9 +202,10 @@ def parse_ahead(files: list[SourceFile], unchanged_bytes: dict[Path, str],
     def parse(file: SourceFile) -> tuple[Document | Exception | None, float]:
         began = time.perf_counter()
         try:
-            if file.path in unchanged_bytes and unchanged_bytes[file.path] == file_hash(file.path.read_bytes()):
+            path = file.checked_path()
+            if file.path in unchanged_bytes and unchanged_bytes[file.path] == file_hash(path.read_bytes()):
                 return None, 0.0
-            return read_document(file.path, file.source, file.origin), time.perf_counter() - began
+            return read_document(path, file.source, file.origin), time.perf_counter() - began
         except (OSError, QAError) as error:
             return error, time.perf_counter() - began
 
@@ -239,9 +272,17 @@ def _store_batch(index: Index, documents: list[Document], report: IngestReport, 
     offset = 0
     for document, passages in zip(documents, chunks):
         end = offset + len(passages)
-        change = index.replace_document(document, passages, vectors[offset:end], sentence_vectors[offset:end],
-                                        word_states[offset:end])
-        offset = end
+        try:
+            change = index.replace_document(document, passages, vectors[offset:end], sentence_vectors[offset:end],
+                                            word_states[offset:end])
+        except DocumentConflict as error:
+            if upload:
+                raise  # 409 to the client
+            report.failed.append((document.source, error.message))
+            bar.update(1)
+            continue
+        finally:
+            offset = end
         if change.replaced:
             report.updated += 1
         else:

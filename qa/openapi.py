@@ -18,13 +18,17 @@ TYPED_PARAMETER = re.compile(r"<(?:([a-z]+):)?([a-z_]+)>")  # Flask's converter,
 ERROR_MEANINGS = {
     400: "The request is malformed or a field is invalid.",
     401: "A bearer token is needed or the one given is wrong.",
-    403: "Writes are disabled (the server has no write token), the token may only read, or it does not "
-         "reach the collection.",
+    403: "Writes are disabled (the server has no write token), the token may only read, it does not "
+         "reach the collection, or (on a loopback address) the request came from another web page's Origin.",
     404: "Nothing has this id.",
+    409: "A conflict: another document already has the id this one would get, or the conversation holds as "
+         "many questions as it may (conversation_full: start a new one).",
     413: "The body is larger than the limit.",
     415: "The body has the wrong content type.",
+    421: "The Host header names another server: on a loopback address qa answers only to localhost, "
+         "127.0.0.1 and [::1] (DNS rebinding).",
     422: "The file is of a supported type but cannot be read (encrypted, damaged, too large unpacked).",
-    503: "The index is not built yet.",
+    503: "The index is not built yet, or (page images) every renderer is busy: ask again after Retry-After seconds.",
 }
 
 
@@ -49,7 +53,7 @@ class Route:
     @property
     def all_errors(self) -> list[int]:
         by_access = {"open": (), "read": (401,), "write": (401, 403)}[self.access]
-        return sorted({*self.errors, *by_access})
+        return sorted({*self.errors, *by_access, 403, 421})  # 403, 421: Host and Origin (qa/hosts.py)
 
 
 def document(routes: list[Route]) -> dict:

@@ -386,9 +386,10 @@ class CollectionList(Response):
 
 class Health(Response):
     ok: bool
-    documents: int
-    passages: int = Field(description="Passages in SQLite, the source of truth.")
-    vectors: int = Field(description="Vectors in the FAISS index in memory.")
+    documents: int | None = Field(None, description="Absent unless the caller may read every collection (reads "
+                                                    "open, or a token reaching all collections).")
+    passages: int | None = Field(None, description="Passages in SQLite, the source of truth (absent as documents).")
+    vectors: int | None = Field(None, description="Vectors in the FAISS index in memory (absent as documents).")
     consistent: bool = Field(description="True when every passage has its vector (passages == vectors).")
     model: str
 

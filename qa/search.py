@@ -112,7 +112,7 @@ class Searcher:
         within = selection.mask
         terms = query_terms(question)
         route, routed, stranger = self.index.reader.catalog.route(collection, filter, question)
-        ranked = self.rank(question, terms, within=within, route=routed, route_words=route.words)
+        ranked = inside(self.rank(question, terms, within=within, route=routed, route_words=route.words), collection)
         certainty = self.certainty(question, ranked, terms)
         if topic is not None and is_follow_up(question):
             # Leaning on the conversation: search again with the topic's words, and keep whichever
@@ -120,7 +120,8 @@ class Searcher:
             # topic's words match nothing near the answer, so the question alone wins.
             searched = contextual_question(question, topic)
             searched_terms = query_terms(searched)
-            in_context = self.rank(searched, searched_terms, topic.document_id, within, routed, route.words)
+            in_context = inside(self.rank(searched, searched_terms, topic.document_id, within, routed, route.words),
+                                collection)
             in_context_certainty = self.certainty(searched, in_context, searched_terms)
             if in_context_certainty.score >= certainty.score:
                 ranked, terms, certainty = in_context, searched_terms, in_context_certainty
@@ -316,6 +317,14 @@ def intersect(mask: np.ndarray | None, other: np.ndarray | None) -> np.ndarray |
         return other if mask is None else mask
     size = min(len(mask), len(other))
     return mask[:size] & other[:size]
+
+
+def inside(ranked: list[Candidate], collection: str) -> list[Candidate]:
+    """The candidates of the collection asked, whatever raced the search. With one collection in the
+    index a question searches unmasked (qa/catalog.py); a document creating a second collection can
+    land between that choice and the search, and its passages are dropped here, before anything is
+    scored for confidence or cited."""
+    return [candidate for candidate in ranked if candidate.row.collection == collection]
 
 
 def score_dense(candidates: list[Candidate], query: np.ndarray) -> None:

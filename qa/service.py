@@ -11,14 +11,12 @@ from pydantic import ValidationError
 from qa.conversation import Topic
 from qa.documents import Document
 from qa.errors import BadRequest, CollectionNotFound, ConversationNotFound, DocumentNotFound, PageNotFound
+from qa.history import ConversationStore, Head
 from qa.index import Index
 from qa.ingest import add_documents
 from qa.metadata import DEFAULT_COLLECTION, check_collection
 from qa.schemas import Filter
 from qa.search import Answer, Searcher, clean_question
-from qa.history import ConversationStore
-
-CONVERSATIONS = "conversations.sqlite3"  # beside the index's qa.sqlite3
 
 CONVERSATION_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -46,12 +44,13 @@ class Service:
     @property
     def conversations(self) -> ConversationStore:
         if self._conversations is None:
-            folder = self.index.folder  # an index that is not built yet is refused here
+            files = self.index.files  # an index that is not built yet is refused here
             with self._lock:
                 if self._conversations is None:
                     self._conversations = ConversationStore(
-                        folder / CONVERSATIONS, max_age_days=self.config.get("CONVERSATION_MAX_AGE_DAYS", 30),
-                        max_count=self.config.get("CONVERSATION_MAX_COUNT", 10_000))
+                        files.conversations, max_age_days=self.config.get("CONVERSATION_MAX_AGE_DAYS", 30),
+                        max_count=self.config.get("CONVERSATION_MAX_COUNT", 10_000),
+                        max_turns=self.config.get("CONVERSATION_MAX_TURNS", 100))
         return self._conversations
 
     def warm_up(self) -> None:
@@ -88,33 +87,51 @@ class Service:
         return filter
 
     def ask_in_conversation(self, question: str, top_k: int, conversation_id: str | None,
-                            collection: str = DEFAULT_COLLECTION, filter: Filter | None = None) -> dict:
-        """A turn of a conversation (the API): earlier turns shape the search; this one is stored."""
+                            collection: str = DEFAULT_COLLECTION, filter: Filter | None = None,
+                            owner: str | None = None) -> dict:
+        """A turn of a conversation (the API): the topic its last turn carried shapes the search; this
+        one is stored. A new conversation belongs to `owner` (auth.Caller.identity); another
+        caller's is not found (404), a full one is refused (409)."""
         clean_question(question)
         filter = self.scope(collection, filter)
         store = self.conversations
+        topic = None
         if conversation_id is None:
             conversation_id = uuid.uuid4().hex  # created with its first turn, in one write
-            turns = []
         else:
-            self.conversation(conversation_id)  # 400 or 404
-            turns = store.turns(conversation_id)
-        topic = Topic.from_dict(turns[-1].get("topic")) if turns else None
+            head = self.conversation_head(conversation_id, owner)
+            store.check_room(head.turns)  # before searching; add_turn checks again as it writes
+            topic = Topic.from_dict(head.topic)
         answer = self.searcher().ask(question, top_k, topic=topic, collection=collection, filter=filter)
         body = {"question": answer.question, "conversation_id": conversation_id, **answer_body(answer)}
-        store.add_turn(conversation_id, answer.question, {**body, "topic": answer.topic and answer.topic.as_dict()})
+        store.add_turn(conversation_id, answer.question, body, topic=answer.topic and answer.topic.as_dict(),
+                       collection=collection, owner=owner)
         return body
 
-    def conversation(self, conversation_id: str) -> dict:
+    def conversation_head(self, conversation_id: str, owner: str | None) -> Head:
+        """What the next turn needs (owner, turns, collections, topic); 400 for a malformed id, 404
+        for one that does not exist or belongs to another token."""
         if not CONVERSATION_ID.match(conversation_id):
             raise BadRequest(f"{conversation_id!r} is not a conversation id (32 hexadecimal digits).")
-        if not self.conversations.conversation_exists(conversation_id):
+        head = self.conversations.head(conversation_id)
+        if head is None or head.owner != owner:
             raise ConversationNotFound(f"No conversation has the id {conversation_id!r}.")
-        turns = self.conversations.turns(conversation_id)
-        return {"id": conversation_id, "turns": [{k: v for k, v in t.items() if k != "topic"} for t in turns]}
+        return head
 
-    def delete_conversation(self, conversation_id: str) -> None:
-        self.conversation(conversation_id)  # 400 or 404 as for a read
+    def conversation(self, conversation_id: str, owner: str | None = None) -> dict:
+        """The turns of a conversation `owner` opened. A passage of a document removed since is left
+        out, whichever process removed it (removing it also deletes it from the stored turns)."""
+        self.conversation_head(conversation_id, owner)
+        turns = self.conversations.turns(conversation_id)
+        cited = {p["citation"]["document_id"] for turn in turns for p in turn.get("passages", [])}
+        present = self.index.store.existing(sorted(cited))
+        for turn in turns:
+            turn.pop("topic", None)  # stored in the turn before it was kept with the conversation
+            turn["passages"] = [p for p in turn.get("passages", []) if p["citation"]["document_id"] in present]
+        return {"id": conversation_id, "turns": turns}
+
+    def delete_conversation(self, conversation_id: str, owner: str | None = None) -> None:
+        self.conversation_head(conversation_id, owner)  # 400 or 404 as for a read
         self.conversations.delete_conversation(conversation_id)
 
     def documents(self, collection: str | None = DEFAULT_COLLECTION) -> list[dict]:
@@ -140,7 +157,8 @@ class Service:
                 document.card.edit(card)
                 if document.card.title:
                     document.title = document.card.title.value
-                document.original = self.index.previews.original(document_id)
+                kept = self.index.previews.original(document_id, document.hash)
+                document.original = kept.read_bytes() if kept.is_file() else None
                 add_documents(self.index, [document])
         if (tags is not None or set_date) and not self.index.store.update_metadata(document_id, tags, date, set_date):
             raise DocumentNotFound(f"No document has the id {document_id!r}.")

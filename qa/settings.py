@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     conversation_max_age_days: float = Field(30, ge=0, description="A conversation is deleted this long "
                                                                     "after its last turn.")
     conversation_max_count: int = Field(10_000, ge=1, description="Only the newest this many are kept.")
+    conversation_max_turns: int = Field(100, ge=1, description="Questions in one conversation; past it, 409 "
+                                                               "conversation_full (start a new one).")
 
 
 def load(overrides: dict[str, object] | None = None) -> Settings:

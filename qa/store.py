@@ -21,7 +21,7 @@ import numpy as np
 from qa.cards import Card
 from qa.chunking import Passage
 from qa.documents import Box, Document, Page, Section
-from qa.errors import IndexCorrupt, ReadOnlyIndex
+from qa.errors import DocumentConflict, IndexCorrupt, ReadOnlyIndex
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,7 @@ class ScoringRow:
     vector: np.ndarray
     sentences: np.ndarray  # (n, 2) document offsets
     sentence_vectors: np.ndarray  # (n, dimension)
+    collection: str = "default"  # the document's: a question keeps to the collection it asked (qa/search.py)
 
 
 @dataclass
@@ -280,6 +281,10 @@ class Store(Database):
             replaced = db.execute(f"SELECT tags FROM documents WHERE {where}", key).fetchone()
             removed = self._delete(db, where, *key)
             tags = document.tags if document.tags is not None else json.loads(replaced[0]) if replaced else []
+            if db.execute("SELECT 1 FROM documents WHERE id = ?", (document.id,)).fetchone():
+                # Left after deleting this source's own earlier version: the id is another document's.
+                raise DocumentConflict(f"Another document already has the id {document.id}; nothing was stored "
+                                       f"and the other document is unchanged. Give this one another source.")
             db.execute(
                 "INSERT INTO documents (id, title, source, hash, text, added_at, type, pages, sections, file_hash, origin, "
                 "collection, tags, date, card, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -455,6 +460,15 @@ class Store(Database):
             labels.append(page.get("label") if page.get("number") == number else None)
         return labels
 
+    def existing(self, document_ids: list[str]) -> set[str]:
+        """Which of these document ids the store holds."""
+        found: set[str] = set()
+        for first in range(0, len(document_ids), 500):
+            batch = document_ids[first:first + 500]
+            found.update(row[0] for row in self.db.execute(
+                f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(batch))})", batch))
+        return found
+
     def counts(self) -> tuple[int, int]:
         documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         passages = self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
@@ -468,7 +482,7 @@ class Store(Database):
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
             f"SELECT p.id, p.document_id, d.title, d.source, p.idx, p.start, p.end, p.text, d.hash, d.type, "
-            f"p.page_first, p.page_last, {LABEL}, p.context, p.vector, p.sentences, p.sentence_vectors "
+            f"p.page_first, p.page_last, {LABEL}, p.context, p.vector, p.sentences, p.sentence_vectors, d.collection "
             f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
             [int(i) for i in ids]).fetchall()
         # One conversion per column for all rows (a question reads ~100 rows), then views per row.
@@ -477,7 +491,7 @@ class Store(Database):
         sentence_vectors = np.frombuffer(b"".join(row[16] for row in rows), dtype=np.float32).reshape(-1, dimension)
         ends = np.cumsum([len(row[15]) // 8 for row in rows]).tolist()
         return [ScoringRow(*row[:14], vectors[i], spans[end - len(row[15]) // 8 : end],
-                           sentence_vectors[end - len(row[15]) // 8 : end])
+                           sentence_vectors[end - len(row[15]) // 8 : end], row[17])
                 for i, (row, end) in enumerate(zip(rows, ends))]
 
     def passages_on_pages(self, numbers: list[int]) -> list[int]:

@@ -1,7 +1,8 @@
 """A document sent over the API (a file upload or JSON) -> Document.
 
 The source an upload gives is only ever a label for citations: it never reaches the file system.
-It is still cleaned, so that a listing never shows "../../etc/passwd" or control characters.
+A source holding a line or record separator or a control character is refused, naming it
+(qa/metadata.py check_source); the rest is cleaned, so a listing never shows "../../etc/passwd".
 """
 from __future__ import annotations
 
@@ -9,20 +10,21 @@ import re
 
 from werkzeug.datastructures import FileStorage
 
-from qa.documents import CONTROL_CHARS, Document, make_document
-from qa.readers import format_for, parse_bytes
+from qa.documents import Document, make_document
 from qa.errors import BadRequest, UploadTooLarge
+from qa.metadata import check_source
+from qa.readers import format_for, parse_bytes
 
 MAX_SOURCE_CHARS = 200
 DRIVE = re.compile(r"^[A-Za-z]:$")  # "C:" in "C:\Windows\win.ini"
 
 
 def clean_source(source: str) -> str:
-    """A path-like label with no way out of its folder.
+    """A path-like label with no way out of its folder (BadRequest for a separator or control character).
 
     Example: "../../etc/passwd" -> "etc/passwd"; "/etc/passwd" -> "etc/passwd";
-    "C:\\Windows\\win.ini" -> "Windows/win.ini"; "a/./b\\x00.txt" -> "a/b.txt"."""
-    source = CONTROL_CHARS.sub("", source).replace("\\", "/")
+    "C:\\Windows\\win.ini" -> "Windows/win.ini"; "a/./b.txt" -> "a/b.txt"; "a\\nb.txt" -> 400."""
+    source = check_source(source).replace("\\", "/")
     parts = [part.strip() for part in source.split("/")]
     parts = [part for part in parts if part not in ("", ".", "..") and not DRIVE.match(part)]
     cleaned = "/".join(parts)[-MAX_SOURCE_CHARS:].lstrip("/")

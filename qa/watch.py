@@ -82,14 +82,15 @@ def relevant(roots: list[Path]) -> Callable[[object, str], bool]:
 
 
 def sync(index: Index, folders: list[Path], echo: Callable[[str], None], **placement) -> IngestReport:
-    """One ingest --prune of the folders; `placement`: the collection and tags given to ingest."""
+    """One ingest --prune of the folders; `placement`: the collection, tags and follow_links given to ingest."""
     report = ingest(index, folders, prune=True, progress=False, **placement)
-    for source, reason in report.failed:
+    for source, reason in report.failed + report.skipped:
         echo(f"skipped {source}: {reason}")
     for source in report.empty:
         echo(f"skipped {source}: no text")
     echo(f"synced: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-         f"{report.removed} removed in {report.seconds:.1f}s")
+         f"{report.removed} removed{f', {len(report.skipped)} skipped' if report.skipped else ''} "
+         f"in {report.seconds:.1f}s")
     return report
 
 
@@ -97,7 +98,7 @@ def watch(index: Index, folders: list[Path], stop: threading.Event | None = None
           echo: Callable[[str], None] = print, settle: float = SETTLE_SECONDS,
           on_sync: Callable[[IngestReport], None] | None = None, **placement) -> None:
     """Sync now, then after every settled batch of changes, until `stop` is set (or Ctrl-C).
-    `placement`: collection= and tags= for ingest."""
+    `placement`: collection=, tags= and follow_links= for ingest."""
     import watchfiles
 
     roots = [Path(folder).resolve() for folder in folders]

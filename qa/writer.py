@@ -61,13 +61,15 @@ class LocalWriter:
     def replace_document(self, document: Document, passages: list[Passage], vectors: np.ndarray,
                          sentence_vectors: list[np.ndarray], word_states: list[bytes] | None = None) -> Change:
         """Commit, then the in-memory indexes follow. A question arriving in between sees the store
-        ahead and waits for the follow (a few milliseconds), so it never answers from older passages."""
+        ahead and waits for the follow (a few milliseconds), so it never answers from older passages.
+        The original file is written once the row has committed: a write refused by the store (a
+        conflict, 409) leaves every file on disk as it was."""
         with self.locked():
-            self.previews.keep(document)  # before the row that points at it
             with self.derived.mutating:
                 self.derived.prepare()
                 change = self.store.replace_document(document, passages, vectors, sentence_vectors, word_states)
                 self.derived.apply(change)
+            self.previews.keep(document)
             return change
 
     def remove_document(self, document_id: str) -> Change:

@@ -275,3 +275,48 @@ def filing_pdf(issuer: str, year: int, short: str) -> bytes:
             pdf.text(LEFT + 380, y, f"{figure(issuer, year - 1, index):,}")
             y += 16
     return bytes(pdf.output())
+
+
+def raw_pdf(objects: list[bytes]) -> bytes:
+    """A PDF written object by object (objects numbered from 1, the first the catalog)."""
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out
+
+
+def slow_render_pdf(fills: int = 30) -> bytes:
+    """One page with a line of text that reads at once but takes long to draw: a form filling the
+    page `fills` times with a multiplying, half-transparent grey (the time grows with the square of
+    `fills`: 20 s and more at 30 on this project's machine). About 1 KB."""
+    import zlib
+
+    def stream(data: bytes, entries: bytes = b"") -> bytes:
+        packed = zlib.compress(data, 9)
+        return b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n" % (len(packed), entries) + packed + b"\nendstream"
+
+    form = b"/GS1 gs " + b"0.5 g 0 0 612 792 re f " * fills
+    content = b"BT /F1 12 Tf 72 720 Td (The slow page of the harbour survey.) Tj ET\n/X1 Do\n"
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> /XObject << /X1 6 0 R >> >> >>",
+        stream(content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        stream(form, b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] "
+                     b"/Resources << /ExtGState << /GS1 << /ca 0.5 /BM /Multiply >> >> >> "),
+    ])
+
+
+def with_fake_pages(data: bytes, count: int = 3000) -> bytes:
+    """The PDF with `count` page objects appended that no page tree points at: PDFium counts its real
+    pages, a byte search for "/Type /Page" counts these too."""
+    fakes = b"".join(b"%d 0 obj << /Type /Page >> endobj\n" % (90_000 + n) for n in range(count))
+    return data + fakes + b"%%EOF\n"

@@ -16,8 +16,13 @@ from qa.cli import main
 from qa.hashing_embedder import HASHING_MODEL
 from qa.index import Index
 from qa.store import SCHEMA_VERSION
+from tests.pdfs import report_pdf
 
 A_WRITER, A_READER, B_WRITER, AUDITOR = "a-writer-token-123456", "a-reader-token-123456", "b-writer-token-123456", "auditor-token-123456"
+D_WRITER = "default-writer-token-123456"
+# Every character str.splitlines breaks a line at, and control characters (C0, DEL, C1, a direction override).
+SEPARATORS = ["\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+CONTROLS = ["\x00", "\t", "\x1b", "\x7f", "\x9b", "\u202e"]
 SECRET_B = "The vault code of team B is zebra-quartz-4471, kept in the blue cabinet."
 TEXT_A = "Team A plans the harbour festival with lanterns, violins and a copper bridge."
 
@@ -33,6 +38,7 @@ def client(index_dir, tmp_path):
         {"name": "a", "token": A_WRITER, "access": "write", "collections": ["team-a"]},
         {"name": "a-read", "token": A_READER, "access": "read", "collections": ["team-a"]},
         {"name": "b", "token": B_WRITER, "access": "write", "collections": ["team-b"]},
+        {"name": "d", "token": D_WRITER, "access": "write", "collections": ["default"]},
         {"name": "auditor", "token": "sha256:" + __import__("hashlib").sha256(AUDITOR.encode()).hexdigest(),
          "access": "read", "collections": ["*"]},
     ]}))
@@ -85,6 +91,63 @@ def test_a_token_for_a_cannot_read_search_or_write_b(client):
     assert client.get(f"/api/documents/{b_document}", headers=bearer(B_WRITER)).status_code == 200  # still there
 
 
+def add_report(client) -> tuple[dict, bytes]:
+    """Team B's report.pdf as served, and its first page (rendered, then cached)."""
+    data = {"file": (io.BytesIO(report_pdf()), "report.pdf"), "collection": "team-b"}
+    added = client.post("/api/documents", data=data, headers=bearer(B_WRITER), content_type="multipart/form-data")
+    assert added.status_code == 201, added.get_json()
+    document = client.get(f"/api/documents/{added.get_json()['id']}", headers=bearer(B_WRITER)).get_json()
+    page = client.get(f"/api/documents/{document['id']}/pages/1.png", headers=bearer(B_WRITER))
+    assert page.status_code == 200
+    return document, page.data
+
+
+def assert_untouched(client, document: dict, page: bytes) -> None:
+    """Team B's report reads as before: the same row, and the same page image."""
+    assert client.get(f"/api/documents/{document['id']}", headers=bearer(B_WRITER)).get_json() == document
+    again = client.get(f"/api/documents/{document['id']}/pages/1.png", headers=bearer(B_WRITER))
+    assert again.status_code == 200 and again.data == page
+
+
+@pytest.mark.parametrize("character", SEPARATORS + CONTROLS)
+def test_no_source_takes_the_id_of_another_collections_document(client, character):
+    """A default writer naming its upload "team-b<separator>report.pdf" once got the id of team B's
+    report.pdf: its original and page images were replaced, then the insert failed with a 500."""
+    document, page = add_report(client)
+    forged = client.post("/api/documents", headers=bearer(D_WRITER),
+                         json={"text": "Forged page of the report.", "source": f"team-b{character}report.pdf"})
+    assert forged.status_code == 400, forged.get_json()
+    assert f"U+{ord(character):04X}" in forged.get_json()["error"]["message"]
+    assert_untouched(client, document, page)
+
+
+def test_a_true_id_conflict_is_a_409_and_leaves_the_other_document_whole(client, monkeypatch):
+    """Two documents whose ids collide (a 64-bit hash collision, forced here): the second is refused
+    with 409, and the first keeps its row, its original file and its page images."""
+    document, page = add_report(client)
+    monkeypatch.setattr("qa.documents.document_id", lambda *args, **kwargs: document["id"])
+    data = {"file": (io.BytesIO(report_pdf(title="Forged report")), "other.pdf"), "collection": "team-a"}
+    conflict = client.post("/api/documents", data=data, headers=bearer(A_WRITER), content_type="multipart/form-data")
+    assert conflict.status_code == 409 and conflict.get_json()["error"]["code"] == "document_conflict"
+    assert_untouched(client, document, page)
+
+
+def test_ingest_skips_files_whose_names_hold_a_separator_naming_it(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "fine.txt").write_text("Cranes nest on the roof of the old mill every spring.")
+    for n, character in enumerate(c for c in SEPARATORS + CONTROLS if c != "\x00"):
+        (folder / f"team-b{character}{n}.txt").write_text(f"Forged note {n} about the harbour.")
+    result = CliRunner().invoke(main, ["ingest", "--quiet", "--index", str(tmp_path / "index"), str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "1 added" in result.output and f"{len(SEPARATORS + CONTROLS) - 1} skipped" in result.output
+    for character in SEPARATORS + CONTROLS:
+        if character != "\x00":  # no file name can hold NUL
+            assert f"U+{ord(character):04X}" in result.output
+    listing = CliRunner().invoke(main, ["documents", "--index", str(tmp_path / "index")])
+    assert "fine.txt" in listing.output and "Forged" not in listing.output
+
+
 def test_collections_lists_only_what_the_token_reaches(client):
     def names(token):
         return {c["name"]: c["writable"] for c in client.get("/api/collections", headers=bearer(token)).get_json()["collections"]}
@@ -101,6 +164,39 @@ def test_a_conversation_in_b_is_not_found_for_a(client):
                                               "conversation_id": conversation}, headers=bearer(A_WRITER))
     assert follow_up.status_code == 404
     assert client.get(f"/api/conversations/{conversation}", headers=bearer(B_WRITER)).status_code == 200
+
+
+def test_a_conversation_belongs_to_the_token_that_opened_it(client):
+    """Another reader of the same collection, given the id, can neither read, continue nor delete it."""
+    started = client.post("/api/ask", json={"question": "harbour festival", "collection": "team-a"},
+                          headers=bearer(A_READER))
+    conversation = started.get_json()["conversation_id"]
+    other = bearer(A_WRITER)  # reaches team-a too, and may write
+    assert client.get(f"/api/conversations/{conversation}", headers=other).status_code == 404
+    continued = client.post("/api/ask", json={"question": "and the violins?", "collection": "team-a",
+                                              "conversation_id": conversation}, headers=other)
+    assert continued.status_code == 404 and continued.get_json()["error"]["code"] == "conversation_not_found"
+    assert client.delete(f"/api/conversations/{conversation}", headers=other).status_code == 404
+    assert client.get(f"/api/conversations/{conversation}", headers=bearer(AUDITOR)).status_code == 404
+    mine = client.get(f"/api/conversations/{conversation}", headers=bearer(A_READER))
+    assert mine.status_code == 200 and len(mine.get_json()["turns"]) == 1
+    assert client.post("/api/ask", json={"question": "and the violins?", "collection": "team-a",
+                                         "conversation_id": conversation}, headers=bearer(A_READER)).status_code == 200
+    assert client.delete(f"/api/conversations/{conversation}", headers=bearer(A_READER)).status_code == 204
+
+
+def test_a_conversation_without_a_token_is_not_a_tokens(index_dir):
+    """With reads open, a conversation opened without a token stays out of a token's reach, and
+    one a token opened out of a tokenless caller's."""
+    app = create_app({"INDEX": str(index_dir), "API_TOKEN": A_WRITER, "TESTING": True})
+    client = app.test_client()
+    anonymous = client.post("/api/ask", json={"question": "Who is Kaja Kallas?"}).get_json()["conversation_id"]
+    tokened = client.post("/api/ask", json={"question": "Who is Kaja Kallas?"},
+                          headers=bearer(A_WRITER)).get_json()["conversation_id"]
+    assert client.get(f"/api/conversations/{anonymous}", headers=bearer(A_WRITER)).status_code == 404
+    assert client.get(f"/api/conversations/{tokened}").status_code == 404
+    assert client.get(f"/api/conversations/{anonymous}").status_code == 200
+    assert client.get(f"/api/conversations/{tokened}", headers=bearer(A_WRITER)).status_code == 200
 
 
 @pytest.mark.parametrize("method, path, body, token, status, code, message", [
@@ -253,3 +349,14 @@ def test_mcp_tools_keep_to_the_tokens_collections(client):
     assert not found["isError"] and found["structuredContent"]["filter_matched"] == 1
     allowed = mcp_call(client, B_WRITER, "search", {"question": "vault code", "collection": "team-b"})
     assert "zebra-quartz" in allowed["structuredContent"]["passages"][0]["text"]
+
+
+def test_health_tells_the_counts_only_to_a_token_reaching_every_collection(client):
+    """With a tokens file, how many documents every collection holds is not for anyone to know."""
+    for headers in ({}, bearer("not-a-token"), bearer(A_READER), bearer(B_WRITER)):
+        body = client.get("/api/health", headers=headers)
+        assert body.status_code == 200, headers
+        assert body.get_json()["ok"] and body.get_json()["consistent"]
+        assert not {"documents", "passages", "vectors"} & set(body.get_json()), headers
+    auditor = client.get("/api/health", headers=bearer(AUDITOR)).get_json()
+    assert auditor["documents"] >= 3 and auditor["passages"] == auditor["vectors"] > 0

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qa.chunking import split_passages
-from qa.documents import clean_text, decode, furniture_blocks
+from qa.documents import clean_text, decode, document_id, furniture_blocks
 from qa.readers import iter_files, parse_bytes, read_document
 from qa.errors import UnsupportedFile
 from tests.conftest import SEEDS
@@ -273,3 +276,35 @@ def test_unsupported_file_is_refused_clearly(tmp_path):
     path.write_bytes(b"%PDF-1.4")
     with pytest.raises(UnsupportedFile, match="unsupported file type .xlsx"):
         read_document(path)
+
+
+# Every character str.splitlines breaks a line at, then control characters and a direction override.
+SEPARATORS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+CONTROLS = "\x00\t\x1b\x7f\x9b\u202e"
+PART = st.one_of(st.sampled_from(["", "default", "team-b", "/srv/docs", "report.pdf"]),
+                 st.text(alphabet="ab/" + SEPARATORS + CONTROLS, max_size=5))
+
+
+@pytest.mark.parametrize("character", SEPARATORS + CONTROLS)
+def test_a_separator_in_a_source_or_folder_never_makes_another_documents_id(character):
+    """The id once hashed collection + "\\n" + source, so "team-b\\nreport.pdf" in default was team
+    B's report.pdf; folders (origins) were joined the same way."""
+    assert document_id(f"team-b{character}report.pdf") != document_id("report.pdf", "", "team-b")
+    assert document_id(f"docs{character}report.pdf", "/srv") != document_id("report.pdf", f"/srv{character}docs")
+    assert document_id("report.pdf", f"/srv{character}x") != document_id(f"x{character}report.pdf", "/srv")
+    assert document_id("report.pdf", "", f"team-b{character}") != document_id(f"{character}report.pdf", "", "team-b")
+
+
+@settings(max_examples=3000, deadline=None, derandomize=True, database=None)
+@given(first=st.tuples(PART, PART, PART), second=st.tuples(PART, PART, PART))
+def test_two_different_places_never_share_an_id(first, second):
+    """(source, origin, collection): whatever the strings hold, two different ones get two ids."""
+    if first != second:
+        assert document_id(*first) != document_id(*second)
+
+
+def test_ids_of_ordinary_names_are_those_from_before():
+    """An index built before keeps its ids: citations, links and cached pages still point right."""
+    assert document_id("report.pdf") == hashlib.sha256(b"report.pdf").hexdigest()[:16]
+    assert document_id("a/report.pdf", "/srv/docs", "team-b") == \
+        hashlib.sha256(b"team-b\n/srv/docs\na/report.pdf").hexdigest()[:16]

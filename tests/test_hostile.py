@@ -49,7 +49,6 @@ def test_an_html_upload_is_reduced_to_text_and_its_scripts_dropped(write_client,
     ("..\\..\\Windows\\win.ini", "Windows/win.ini"),
     ("C:\\Windows\\win.ini", "Windows/win.ini"),
     ("notes/./../../x.txt", "notes/x.txt"),
-    ("a\x00b\x1b[31m.txt", "ab[31m.txt"),
     ("file:///etc/shadow", "file:/etc/shadow"),
 ])
 def test_path_traversal_sources_become_plain_labels(write_client, authorized, source, stored):
@@ -63,7 +62,7 @@ def test_upload_file_names_are_cleaned_too(write_client, authorized, name, store
     assert added.status_code == 201 and added.get_json()["source"] == stored
 
 
-@pytest.mark.parametrize("source", ["..", "../..", "/", "\x00", " / . / "])
+@pytest.mark.parametrize("source", ["..", "../..", "/", " / . / "])
 def test_a_source_with_nothing_left_is_400(write_client, authorized, source):
     response = add_json(write_client, authorized, text="Some text.", source=source)
     assert response.status_code == 400 and response.is_json
@@ -120,8 +119,14 @@ def test_invalid_utf8_json_is_400(write_client, authorized, raw):
     assert response.status_code == 400 and response.is_json
 
 
+@pytest.mark.parametrize("source, named", [("a\x00b.txt", "U+0000"), ("a\x1b[31m.txt", "U+001B"), ("\x00", "U+0000")])
+def test_control_characters_in_a_source_are_400_naming_them(write_client, authorized, source, named):
+    response = add_json(write_client, authorized, text="Kingfishers dive for fish.", source=source)
+    assert response.status_code == 400 and named in response.get_json()["error"]["message"]
+
+
 def test_null_bytes_in_json_fields(write_client, authorized):
-    added = add_json(write_client, authorized, text="Nul\x00 bytes\x00 inside. Pelicans.", source="n\x00.txt")
+    added = add_json(write_client, authorized, text="Nul\x00 bytes\x00 inside. Pelicans.", source="n.txt")
     assert added.status_code == 201 and added.get_json()["source"] == "n.txt"
     asked = write_client.post("/api/ask", json={"question": "pelicans\x00?"})
     assert asked.status_code in (200, 400) and asked.is_json

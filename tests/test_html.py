@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from qa.errors import UnreadableFile
 from qa.readers import parse_bytes
 
 LEAD = ("The Harbour Bridge was opened in 1932 after eight years of construction. It carries rail, "
@@ -149,3 +150,50 @@ def test_a_layout_table_is_read_as_paragraphs_and_a_data_cell_list_as_one_line()
     text = parse_bytes(layout.encode(), ".html", "l.html").text
     assert f"Design\n\n{DESIGN}\n\n{LEAD}" in text
     assert "Materials | Steel; Granite\nOpened | 19 March 1932" in text
+
+
+RUSSIAN = ("Москва", "Москва стоит на реке Москве. Это самый большой город страны, и в нём живут миллионы людей.")
+JAPANESE = ("東京", "東京は日本の首都であり、世界でも有数の大都市である。多くの人々がこの街で暮らしている。")
+GERMAN = ("Köln", "Grüße aus Köln: der Dom überragt die Altstadt, und die Brücken führen über den Rhein.")
+
+
+def page(title: str, text: str, head: str = "") -> str:
+    return f"<html><head>{head}<title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"
+
+
+@pytest.mark.parametrize("data, title, text", [
+    (page(*RUSSIAN, head='<meta charset="koi8-r">').encode("koi8-r"), *RUSSIAN),
+    (page(*JAPANESE, head='<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">').encode("shift_jis"),
+     *JAPANESE),
+    (page(*GERMAN, head='<meta charset="utf-16">').encode("utf-16"), *GERMAN),  # with its byte order mark
+    (('<?xml version="1.0" encoding="koi8-r"?>' + page(*RUSSIAN)).encode("koi8-r"), *RUSSIAN),
+    (page(*GERMAN).encode("cp1252"), *GERMAN),  # no charset named, not UTF-8: still read right
+], ids=["koi8-r meta charset", "shift_jis http-equiv", "utf-16 bom", "xml declaration", "undeclared cp1252"])
+def test_the_charset_a_page_declares_is_the_one_it_is_read_in(data, title, text):
+    document = parse_bytes(data, "page.html", "page.html")
+    assert document.title == title and text in document.text
+
+
+@pytest.mark.parametrize("depth", [300, 1500])
+def test_deep_nesting_keeps_the_text_around_and_inside_it(depth):
+    """Past 256 levels libxml2 stopped reading, and the text after the nesting was lost."""
+    html = ("<html><head><title>Deep</title></head><body><p>Herons wade in the shallows before the nesting.</p>"
+            + "<div>" * depth + "<p>Deep inside, the kingfisher dives.</p><p>Then it rests.</p>" + "</div>" * depth
+            + "<p>Egrets fly over the marsh after the nesting.</p></body></html>")
+    text = parse_bytes(html.encode(), "deep.html", "deep.html").text
+    for sentence in ("Herons wade", "kingfisher dives", "Then it rests", "Egrets fly"):
+        assert sentence in text
+
+
+def test_nesting_past_what_the_parser_reads_is_refused_not_cut_short():
+    html = "<html><body><p>Before.</p>" + "<div>" * 3000 + "deep" + "</div>" * 3000 + "<p>After.</p></body></html>"
+    with pytest.raises(UnreadableFile, match="nested more than 2048 levels"):
+        parse_bytes(html.encode(), "deeper.html", "deeper.html")
+
+
+def test_a_doctype_internal_subset_is_not_the_title():
+    html = ('<!DOCTYPE html [\n  <!ENTITY company "Acme > Co">\n  <!ELEMENT note (#PCDATA)>\n]>\n'
+            "<html><body><p>Herons wade in the shallows of the river every morning.</p></body></html>")
+    document = parse_bytes(html.encode(), "subset.html", "subset.html")
+    assert document.title == "Herons wade in the shallows of the river every morning."
+    assert "]>" not in document.text and document.text.startswith("Herons")

@@ -180,7 +180,7 @@ def test_unreadable_pdfs_are_refused_clearly(data, reason):
 
 
 def test_render_page_gives_a_png_no_wider_than_asked(tmp_path):
-    png, scale = reader.render_page(pdfs.report_pdf(), 3, max_width=600)
+    png, scale = reader.render_page(pdfs.report_pdf(), 3, max_width=600, seconds=30)
     path = tmp_path / "page.png"
     path.write_bytes(png)
     with Image.open(path) as image:
@@ -190,9 +190,9 @@ def test_render_page_gives_a_png_no_wider_than_asked(tmp_path):
 
 def test_render_page_refuses_a_missing_page_and_a_bad_file():
     with pytest.raises(NotFound, match="5 pages"):
-        reader.render_page(pdfs.report_pdf(), 6)
+        reader.render_page(pdfs.report_pdf(), 6, 1200, 30)
     with pytest.raises(UnreadableFile):
-        reader.render_page(b"not a pdf at all", 1)
+        reader.render_page(b"not a pdf at all", 1, 1200, 30)
 
 
 @pytest.mark.parametrize("labels", [False, True], ids=["printed-footer", "pdf-page-labels"])

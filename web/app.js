@@ -328,6 +328,8 @@ async function ask(question) {
     if (gen !== generation) return;
     loading.remove();
     reveal(renderError(err));
+    // A full conversation (409) or one gone (404): the next question starts a new one.
+    if (err.code === 'conversation_full' || err.code === 'conversation_not_found') saveId(null);
     if (!input.value.trim()) input.value = question;  // let the user retry easily
   } finally {
     if (gen === generation) sendBtn.disabled = false;

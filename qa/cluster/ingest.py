@@ -111,13 +111,13 @@ class Embedding:
 
 def ingest(index: Index, paths: list[Path], address: str, prune: bool = False, progress: bool = True,
            collection: str = DEFAULT_COLLECTION, tags: list[str] | None = None,
-           files_per_batch: int = FILES_PER_BATCH, on_commit: Callable[[IngestReport], None] | None = None
-           ) -> ClusterIngestReport:
+           files_per_batch: int = FILES_PER_BATCH, on_commit: Callable[[IngestReport], None] | None = None,
+           follow_links: bool = False) -> ClusterIngestReport:
     """As qa.ingest.ingest, the parsing and embedding done on the Ray cluster at `address`.
     `on_commit` is called after each document is stored (progress, and the fault tests' hook)."""
     report = ClusterIngestReport()
     started = time.perf_counter()
-    files = source_files([Path(p) for p in paths])
+    files = source_files([Path(p) for p in paths], report.skipped, follow_links)
     rechunk = index.chunking_changed
     if rechunk and not index.store.counts()[0]:  # a new index: recorded now, so a killed first run resumes
         index.record_chunking()

@@ -13,6 +13,14 @@ Three steps, because no one library does all three well:
 
 Example: `<h2>History<span class="mw-editsection">[edit]</span></h2><p>Founded in 1901.<sup
 class="reference">[1]</sup></p>` -> "History\n\nFounded in 1901."
+
+Decoding and hostile markup: the bytes are decoded as a browser decodes them (a BOM, else the
+charset a <meta> or XML declaration names, else UTF-8 when they are, else a guess from the
+bytes: w3lib, the Scrapy project's), so KOI8-R, Shift_JIS and UTF-16 (with its BOM) pages read
+right. A DOCTYPE's internal subset (`<!DOCTYPE html [<!ENTITY ...>]>`), which HTML parsers leave
+as the text "]>", is dropped. libxml2 parses up to PARSER_DEPTH levels of nesting (a page nested
+deeper is refused, rather than read cut short); elements nested deeper than MAX_DEPTH keep their
+text but not their structure, so the walk below never recurses past it.
 """
 from __future__ import annotations
 
@@ -21,9 +29,18 @@ from dataclasses import dataclass
 
 from lxml import etree
 from lxml import html as lxml_html
+from w3lib.encoding import html_to_unicode
 
 from qa.dates import parse_date
-from qa.documents import MAX_TITLE_CHARS, Document, decode, make_document
+from qa.documents import MAX_TITLE_CHARS, Document, make_document
+from qa.errors import UnreadableFile
+
+PARSER_DEPTH = 2048  # libxml2's limit with huge_tree (256 without): deeper, it stops reading the page
+MAX_DEPTH = 200  # deeper elements are read as their text: blocks_of recurses once or twice a level
+# A DOCTYPE with an internal subset; quoted strings may hold "]" or ">". Linear: the alternatives
+# start with different characters.
+DOCTYPE_SUBSET = re.compile(r"""<!DOCTYPE\b[^\[>]*\[(?:[^\]"']|"[^"]*"|'[^']*')*\]\s*>""", re.IGNORECASE)
+PROLOG_CHARS = 4096  # where a DOCTYPE may stand: after an XML declaration and comments
 
 # Elements that are never article text.
 DROP_TAGS = {
@@ -72,16 +89,27 @@ class Block:
 
 
 def read(data: bytes, source: str) -> Document:
-    return parse_html(decode(data), source)
+    return parse_html(decode_html(data), source)
+
+
+def decode_html(data: bytes) -> str:
+    """A page's bytes as text, decoded the way a browser does (see the module docstring)."""
+    return html_to_unicode(None, data)[1]
 
 
 def parse_html(html: str, source: str) -> Document:
     if not html.strip():
         return make_document("", source)
+    head = DOCTYPE_SUBSET.sub("<!DOCTYPE html>", html[:PROLOG_CHARS], count=1)
+    parser = lxml_html.HTMLParser(encoding="utf-8", huge_tree=True)  # decoded already: a <meta> charset is moot
     try:
-        root = lxml_html.document_fromstring(html)
+        root = lxml_html.document_fromstring((head + html[PROLOG_CHARS:]).encode("utf-8", "replace"), parser=parser)
     except (etree.ParserError, ValueError):
         return make_document("", source)
+    if any("Excessive depth" in error.message for error in parser.error_log):
+        raise UnreadableFile(f"{source}: its elements are nested more than {PARSER_DEPTH} levels deep, past what "
+                             f"the HTML parser reads; refusing it rather than reading it cut short.")
+    flatten_deep(root, MAX_DEPTH)
     titles, site = title_candidates(root)  # read first: the <head> goes with the chrome
     date = published_date(root)
     metadata = {key: value for key, value in (("site_name", site), ("author", meta_content(root, "author", "article:author")),
@@ -93,6 +121,23 @@ def parse_html(html: str, source: str) -> Document:
     document = make_document(layout(blocks), source, title=title, metadata=metadata)
     document.date = date
     return document
+
+
+def flatten_deep(root: etree._Element, limit: int) -> None:
+    """Each element `limit` levels deep keeps its whole text (its descendants' words, space-joined)
+    as its own, and loses its children. A walk of lxml's (no recursion here).
+
+    Example: limit 2, <body><div><p>a<b>b</b></p><p>c</p></div></body> -> <body><div>a b c</div></body>."""
+    depth, deepest = 0, []
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if event == "start" and depth == limit and len(element):
+            deepest.append(element)
+    for element in deepest:
+        text = " ".join(" ".join(element.itertext()).split())
+        for child in list(element):
+            element.remove(child)
+        element.text = text
 
 
 # -- 1. chrome ----------------------------------------------------------------------------------
@@ -135,17 +180,20 @@ def drop_chrome(root: etree._Element) -> None:
 
 # -- 2. blocks ----------------------------------------------------------------------------------
 
-def raw_text(element: etree._Element) -> str:
-    """An element's text as written, with <br> and nested blocks as line breaks."""
+def raw_text(element: etree._Element, skip: frozenset[str] = frozenset()) -> str:
+    """An element's text as written, with <br> and nested blocks as line breaks; descendants whose
+    tag is in `skip` are left out with the text that follows them."""
     parts: list[str] = [element.text or ""]
     for child in element:
         if isinstance(child.tag, str):
+            if child.tag in skip:
+                continue
             if child.tag == "br":
                 parts.append("\n")
             elif child.tag in BLOCK_TAGS:
-                parts += ["\n", raw_text(child), "\n"]
+                parts += ["\n", raw_text(child, skip), "\n"]
             else:
-                parts.append(raw_text(child))
+                parts.append(raw_text(child, skip))
         parts.append(child.tail or "")
     return "".join(parts)
 
@@ -251,12 +299,12 @@ def has_blocks_beyond_lists(item: etree._Element) -> bool:
                for el in item.iterdescendants())
 
 
+LISTS = frozenset({"ul", "ol", "dl"})
+
+
 def own_text_without_lists(item: etree._Element) -> str:
-    clone = lxml_html.fromstring(etree.tostring(item, encoding="unicode", with_tail=False))
-    for sub in list(clone.iter("ul", "ol", "dl"))[::-1]:
-        if sub is not clone and sub.getparent() is not None:
-            sub.getparent().remove(sub)
-    return " ".join(inline_text(clone).split())
+    """An item's text without the lists nested in it (each read as items of its own), in one pass."""
+    return " ".join(fold_lines(raw_text(item, LISTS)).split())
 
 
 # -- 3. the article ------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """PDF -> Document: text fit to read and to cite, with its pages and a box for every line.
 
-PDFium (pypdfium2) runs in a child process (qa/readers/pdf_worker.py) under a memory cap and a time
-limit, so a hostile PDF that hangs or crashes PDFium costs one UnreadableFile (422), never the server.
+PDFium (pypdfium2) runs in a child process (qa/readers/pdf_worker.py) under the memory cap of every
+reader (qa/readers/child.py) and a time limit that grows with the pages PDFium counts, so a hostile
+PDF that hangs or crashes PDFium costs one UnreadableFile (422), never the server.
 The child hands back each page's line fragments with their rectangles; this module lays them out:
 
 - running headers, footers and page numbers (top or bottom tenth of the page, repeated on several
@@ -40,15 +41,18 @@ from statistics import median
 from qa.dates import parse_date
 from qa.documents import CONTROL_CHARS, Box, Document, Page, finish_document
 from qa.errors import NotFound, UnreadableFile
+from qa.readers import child
 
 log = logging.getLogger(__name__)
 
 WORKER = Path(__file__).with_name("pdf_worker.py")
 TESSERACT = "/usr/bin/tesseract"  # reads scanned pages when installed (apt-get install tesseract-ocr)
 OCR_SECONDS = 240  # Tesseract's time budget per file; pages past it are reported, not read
-PARSE_SECONDS = 60  # the child's time limit: this, plus SECONDS_PER_PAGE, at most MAX_PARSE_SECONDS
+# The child's time limit: PARSE_SECONDS (qa/readers/child.py), plus SECONDS_PER_PAGE for each page PDFium
+# counts, at most MAX_PARSE_SECONDS, plus OCR_SECONDS when Tesseract reads scanned pages.
 SECONDS_PER_PAGE = 0.5
 MAX_PARSE_SECONDS = 600
+GRACE_SECONDS = 10  # the parent waits this much longer before killing a child its own alarm should have ended
 TITLE_LINES = 3  # a title runs on for at most this many lines
 BAND = 0.1  # share of the page height at the top and bottom where running headers and footers stand
 OUTER_BAND = 0.15  # ... or, for the page's first or last line, this share (a footer set higher, over a wide margin)
@@ -124,7 +128,12 @@ def read(data: bytes, source: str) -> Document:
     """A PDF's bytes -> Document with pages, line boxes and the original bytes (for page previews)."""
     tesseract = TESSERACT if os.path.exists(TESSERACT) else ""
     ocr_seconds = OCR_SECONDS if tesseract else 0
-    result = run_worker(["extract", tesseract, str(ocr_seconds)], data, source, parse_timeout(data) + ocr_seconds)
+    too_long = (f"{source}: reading this PDF took too long (over {child.PARSE_SECONDS} s and {SECONDS_PER_PAGE} s "
+                f"a page, at most {MAX_PARSE_SECONDS} s{f', plus {ocr_seconds} s for OCR' if ocr_seconds else ''}); "
+                f"it may be damaged or built to stall PDF readers.")
+    result = run_worker(child.PARSE_SECONDS, ["extract", tesseract, str(ocr_seconds), str(SECONDS_PER_PAGE),
+                                              str(MAX_PARSE_SECONDS)], data, source,
+                        MAX_PARSE_SECONDS + ocr_seconds, too_long)
     if not result["pages"]:
         raise UnreadableFile(f"{source}: this PDF has no pages.")
     if any("install tesseract" in (page["problem"] or "") for page in result["pages"]):
@@ -140,28 +149,34 @@ def read(data: bytes, source: str) -> Document:
                            metadata=metadata)
 
 
-def render_page(data: bytes, number: int, max_width: int = 1200) -> tuple[bytes, float]:
-    """PNG of page `number` (1-based) at most `max_width` pixels wide, and its scale (pixels per point)."""
-    result = run_worker(["render", str(number), str(max_width)], data, "PDF", parse_timeout(data))
+def render_page(data: bytes, number: int, max_width: int, seconds: float) -> tuple[bytes, float]:
+    """PNG of page `number` (1-based) at most `max_width` pixels wide, and its scale (pixels per
+    point), drawn within `seconds` (qa/previews.py sets both)."""
+    too_long = f"PDF: drawing page {number} took longer than {seconds:g} s; it is built to stall PDF renderers."
+    result = run_worker(seconds, ["render", str(number), str(max_width)], data, "PDF", seconds, too_long)
     return base64.b64decode(result["png"]), result["scale"]
 
 
-def parse_timeout(data: bytes) -> float:
-    pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))  # an estimate: object streams hide some
-    return min(PARSE_SECONDS + SECONDS_PER_PAGE * pages, MAX_PARSE_SECONDS)
-
-
-def run_worker(args: list[str], data: bytes, source: str, timeout: float) -> dict:
-    """Run pdf_worker.py on `data` in its own process group; its JSON answer, or UnreadableFile."""
-    process = subprocess.Popen([sys.executable, str(WORKER), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, start_new_session=True)
+def run_worker(seconds: float, args: list[str], data: bytes, source: str, most: float, too_long: str) -> dict:
+    """Run pdf_worker.py on `data` in its own process group, with the memory limit of every reader
+    (qa/readers/child.py) and `seconds` on its alarm (an extract's grows with its pages, at most
+    `most`); its JSON answer, or UnreadableFile (`too_long` when it ran out of time)."""
+    command = [sys.executable, str(WORKER), str(child.MEMORY_LIMIT), str(seconds), *args]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
     try:
-        out, err = process.communicate(data, timeout=timeout)
+        out, err = process.communicate(data, timeout=most + GRACE_SECONDS)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)  # the worker and any tesseract it started
         process.communicate()
-        raise UnreadableFile(f"{source}: reading this PDF took too long (over {timeout:.0f} s); "
-                             f"it may be damaged or built to stall PDF readers.") from None
+        raise UnreadableFile(too_long) from None
+    if process.returncode < 0:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # a tesseract the worker left running
+        except ProcessLookupError:
+            pass
+    if process.returncode == -signal.SIGALRM:
+        raise UnreadableFile(too_long)
     try:
         result = json.loads(out)
     except ValueError:

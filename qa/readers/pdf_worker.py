@@ -2,11 +2,16 @@
 
 Run by qa/readers/pdf.py as a script (not imported: it must not load qa or PDFium in the parent):
 
-    python pdf_worker.py extract TESSERACT OCR_SECONDS < file.pdf -> JSON {"title", "pages": [...]} on stdout
-    python pdf_worker.py render NUMBER MAX_WIDTH < file.pdf -> JSON {"png": base64, "scale"} on stdout
+    python pdf_worker.py MEMORY SECONDS extract TESSERACT OCR_SECONDS PER_PAGE MAX_SECONDS < file.pdf
+        -> JSON {"title", "pages": [...]} on stdout
+    python pdf_worker.py MEMORY SECONDS render NUMBER MAX_WIDTH < file.pdf -> JSON {"png": base64, "scale"}
 
-A failure is JSON {"error": kind, "message": ...} and exit status 2. The address space is capped
-(MEMORY_LIMIT) before PDFium loads; the parent enforces the time limit.
+A failure is JSON {"error": kind, "message": ...} and exit status 2. The address space is capped at
+MEMORY bytes before PDFium loads, and the process steps back on the CPU (NICENESS). The time limit
+is enforced here, by the kernel: SIGALRM, left at its default, ends the process even inside PDFium.
+It starts at SECONDS; once an extract has opened the file it becomes SECONDS plus PER_PAGE for each
+page PDFium counts (at most MAX_SECONDS) plus the OCR budget, so page objects outside the page tree
+cannot stretch it.
 
 Each page comes back as line fragments ("segments"): [text, x0, y0, x1, y1, size, upright] in PDF
 points from the page's top-left corner; size is the glyph height, upright is false for rotated text.
@@ -21,12 +26,13 @@ import io
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-MEMORY_LIMIT = 2 << 30  # bytes of address space for this process (and the tesseract it runs)
+NICENESS = 10  # as qa/readers/child.py: questions get the CPU first
 MAX_PAGE_CHARS = 200_000  # more on one page is a generated bomb, not a document
 OCR_DPI = 300
 OCR_MAX_PIXELS = 40_000_000  # a poster-sized page is rendered at a lower resolution
@@ -41,13 +47,22 @@ class Refused(Exception):
 
 
 def main(argv: list[str]) -> int:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+    memory, seconds, command, *rest = argv[1:]
+    resource.setrlimit(resource.RLIMIT_AS, (int(memory), int(memory)))  # this process and the tesseract it runs
+    os.nice(NICENESS)
+    started = time.monotonic()
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds))
     data = sys.stdin.buffer.read()
     try:
-        if argv[1] == "extract":
-            result = extract(data, tesseract=argv[2], ocr_seconds=float(argv[3]))
+        if command == "extract":
+            tesseract, ocr_seconds, per_page, most = rest
+            pdf = open_pdf(data)
+            allowed = min(float(seconds) + float(per_page) * len(pdf), float(most)) + float(ocr_seconds)
+            signal.setitimer(signal.ITIMER_REAL, max(allowed - (time.monotonic() - started), 0.001))
+            result = extract(pdf, tesseract=tesseract, ocr_seconds=float(ocr_seconds))
         else:
-            result = render(data, int(argv[2]), int(argv[3]))
+            result = render(data, int(rest[0]), int(rest[1]))
     except Refused as refused:
         result = {"error": refused.kind, "message": str(refused)}
     except MemoryError:
@@ -75,9 +90,8 @@ def open_pdf(data: bytes):
     return pdf
 
 
-def extract(data: bytes, tesseract: str, ocr_seconds: float) -> dict:
+def extract(pdf, tesseract: str, ocr_seconds: float) -> dict:
     """The title and every page's segments; a scanned page is read by `tesseract` (a path, or "")."""
-    pdf = open_pdf(data)
     deadline = time.monotonic() + ocr_seconds
     pages = []
     for index in range(len(pdf)):
