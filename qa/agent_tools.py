@@ -31,6 +31,10 @@ MAX_CONTEXT_CHARS = 5_000
 class Citation(BaseModel):
     document_id: str = Field(description="Pass to get_document to read around the passage.")
     title: str
+    name: str = Field("", description="The document's name: its title with its issuer, kind and period (its card), "
+                                      "e.g. \"Apple Inc. annual report (Form 10-K) · fiscal year ended September 28, 2019\".")
+    context: str = Field("", description="What the passage stands under and does not repeat: its table's title "
+                                         "and header rows (which column is which year). Empty outside tables.")
     source: str = Field(description="The file (or upload label) the document came from.")
     page: int | None = Field(description="First page of the passage (1-based; the slide of a presentation); "
                                          "null for documents without pages.")
@@ -66,6 +70,7 @@ class SearchResult(BaseModel):
 class DocumentInfo(BaseModel):
     id: str
     title: str
+    name: str = Field("", description="Its name: title, issuer, kind and period (its card).")
     source: str
     type: str = Field(description="txt, md, html, pdf, docx or pptx.")
     passages: int
@@ -108,6 +113,8 @@ def search(service: Service, question: str, top_k: int = 5, collection: str | No
         confidence_reasons=answer.confidence_reasons, filter_matched=answer.filter_matched, message=answer.message,
         passages=[Passage(rank=hit.rank, score=round(hit.score, 4), text=hit.text,
                           citation=Citation(document_id=hit.citation.document_id, title=hit.citation.title,
+                                            name=(hit.citation.card or {}).get("name") or hit.citation.title,
+                                            context=hit.citation.context,
                                             source=hit.citation.source, page=hit.citation.page,
                                             pages=hit.citation.pages, page_labels=hit.citation.page_labels,
                                             section=hit.citation.section,
@@ -138,7 +145,8 @@ def list_documents(service: Service, collection: str | None = None, caller: Call
     if collection is not None:
         scope(service, collection, None)  # refuses an unknown collection the same way as search
     return DocumentList(documents=[
-        DocumentInfo(id=d["id"], title=d["title"], source=d["source"], type=d["type"], passages=d["passages"],
+        DocumentInfo(id=d["id"], title=d["title"], name=d.get("name", ""), source=d["source"], type=d["type"],
+                     passages=d["passages"],
                      page_count=d["page_count"]) for d in documents_of(service, collection)])
 
 

@@ -153,7 +153,7 @@ class Card:
     @property
     def name(self) -> str:
         """The document's name for people: its title, with whose, what and when where the title
-        does not say. Example: "Apple Inc. · annual report (Form 10-K) · fiscal year ended September 29, 2018"."""
+        does not say. Example: "Apple Inc. annual report (Form 10-K) · fiscal year ended September 29, 2018"."""
         title = self.title.value if self.title else ""
         parts = [title] if title else []
         for fact in (self.issuer, self.kind, self.period):
@@ -216,7 +216,7 @@ class Card:
     def from_json(cls, data: dict | None) -> Card:
         if not data:
             return cls()
-        facts = {key: Fact(**data[key]) if data.get(key) else None for key in ("issuer", "kind", "period", "title")}
+        facts = {key: Fact(**data[key]) if data.get(key) else None for key in FACTS}
         return cls(aliases=list(data.get("aliases") or []), year=data.get("year"), quarter=data.get("quarter"),
                    version=data.get("version"), edited_values=list(data.get("edited_values") or []), **facts)
 

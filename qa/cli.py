@@ -203,7 +203,7 @@ def ask(question: str, top_k: int, as_json: bool, collection: str, source: str |
         click.echo(f"Closest matches (confidence {answer.confidence:.2f}):\n")
     for hit in answer.passages:
         c = hit.citation
-        click.secho(f"[{hit.rank}] {c.title}", bold=True)
+        click.secho(f"[{hit.rank}] {(c.card or {}).get('name') or c.title}", bold=True)
         where = (f"page {c.pages[0]}" if c.pages and c.pages[0] == c.pages[1] else
                  f"pages {c.pages[0]}-{c.pages[1]}" if c.pages else f"section {c.section!r}" if c.section else "")
         labels = c.page_labels or [None, None]
@@ -213,6 +213,8 @@ def ask(question: str, top_k: int, as_json: bool, collection: str, source: str |
                    f"score {hit.score:.4f}")
         relative = hit.highlight.start - c.start, hit.highlight.end - c.start
         text = hit.text[: relative[0]] + click.style(hit.text[relative[0] : relative[1]], fg="yellow") + hit.text[relative[1] :]
+        if c.context:  # a table's rows, under its title and header rows
+            click.secho(textwrap.indent(c.context, "    "), dim=True)
         click.echo(textwrap.indent(text, "    "))
         click.echo()
     click.echo(f"({answer.took_ms:.0f} ms)", err=True)
@@ -393,7 +395,7 @@ def documents(remove_id: str | None, collection: str, index_dir: str, model: str
         pages = f"{document['page_count']:4d} pages" if document["page_count"] else " " * 10
         tags = f"  [{', '.join(document['tags'])}]" if document["tags"] else ""
         click.echo(f"{document['id']}  {document['type']:4}  {document['date'] or '-':10}  {document['passages']:5d} "
-                   f"passages  {pages}  {document['source']}  {document['title']}{tags}")
+                   f"passages  {pages}  {document['source']}  {document['name'] or document['title']}{tags}")
         for unread in document["unread_pages"]:
             click.echo(f"    page {unread['number']} not read: {unread['problem']}")
     others = {name: count for name, count in index.store.collections().items() if name != collection}

@@ -80,6 +80,14 @@ class Candidate:
         return float(self.sentence_cosines.max()) if self.sentence_cosines is not None else 0.0
 
 
+@dataclass
+class Place:
+    """Passages a question names (its documents, its pages), searched first and ranked above the rest."""
+    mask: np.ndarray | None  # bool by passage id
+    boost: float  # added to their scores
+    named_documents: bool  # documents named by their cards: searched without the words that named them
+
+
 class Searcher:
     def __init__(self, index: Index, retriever: str = "hybrid+maxsim", rerank: bool | None = None):
         """`retriever` is one of VARIANTS ("hybrid", "hybrid+maxsim", ...); the default is what the
@@ -159,26 +167,28 @@ class Searcher:
             stripped = without_words(question, route_words)
             inside_query = self.index.embedder.encode_query(stripped) if stripped != question else query
         on_pages = self.page_mask(pages, within)
-        places = [(intersect(on_pages, route), PAGE_BOOST + ROUTE_BOOST, inside) if on_pages is not None and route is not None
-                  else (None, 0.0, terms),
-                  (route, ROUTE_BOOST, inside), (on_pages, PAGE_BOOST, terms)]
+        places = [Place(intersect(on_pages, route), PAGE_BOOST + ROUTE_BOOST, True) if on_pages is not None else None,
+                  Place(route, ROUTE_BOOST, True), Place(on_pages, PAGE_BOOST, False)] if route is not None else \
+                 [Place(on_pages, PAGE_BOOST, False)]
         groups: list[tuple[list[Candidate], list[str]]] = []
         seen: set[int] = set()
-        for mask, boost, place_terms in places:
-            if mask is None or not mask.any():
+        for place in places:
+            if place is None or place.mask is None or not place.mask.any():
                 continue
             # Named pages are scored on the same scale as the rest (the whole index's BM25 statistics,
             # the main run's normalisation), so their passages stand where their own merit puts them,
             # plus the boost. Named documents are ranked as an index of them alone would rank them,
             # with the question stripped of the words that named them.
-            if place_terms is terms:
-                found, _ = self.fused(query, stems, mask, boost_document, bounds)
+            if place.named_documents:
+                place_terms = inside
+                place_stems = [] if self.retriever == "dense" else [stem(t) for t in self.selective(inside, place.mask)]
+                found, _ = self.fused(inside_query, place_stems, place.mask, boost_document)
             else:
-                place_stems = [] if self.retriever == "dense" else [stem(t) for t in self.selective(place_terms, mask)]
-                found, _ = self.fused(inside_query, place_stems, mask, boost_document)
+                place_terms = terms
+                found, _ = self.fused(query, stems, place.mask, boost_document, bounds)
             found = [candidate for candidate in found if candidate.row.id not in seen]
             for candidate in found:
-                candidate.score += boost
+                candidate.score += place.boost
             seen |= {candidate.row.id for candidate in found}
             groups.append((found, place_terms))
         groups.append(([candidate for candidate in candidates if candidate.row.id not in seen], terms))
