@@ -8,7 +8,6 @@ under "Consolidated Statements of Cash Flows, Year Ended December 26, 2015 | Dec
 """
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -110,7 +109,6 @@ def split_passages(
     min_tokens: int = 32,
     headings_lead: bool = False,
     tables: bool = False,
-    sections: bool = False,
 ) -> list[Passage]:
     """Pack whole sentences into passages of at most `target_tokens` (never over `max_tokens`).
 
@@ -130,9 +128,6 @@ def split_passages(
     after its first carries the table's title and header rows as its context (their tokens count
     against `max_tokens`, since the model reads them in front of the rows).
 
-    With `sections`, a passage of prose that does not start with its section's heading carries
-    that heading as its context (a Word heading, or a heading line: a short line standing alone).
-
     Example (target 10): sentences of 4, 5, 3 and 6 tokens in one paragraph -> [s1 s2], [s2 s3],
     [s3 s4]. If s3 opens a new paragraph instead -> [s1 s2], [s3 s4].
     """
@@ -140,13 +135,10 @@ def split_passages(
     text = document.text
     units = sentence_units(text, count_tokens, max_tokens)
     found = find_tables(text, [page.start for page in document.pages]) if tables else []
-    headings = [(start, heading) for start, heading in section_headings(text, units, document.sections)
-                if heading.casefold() != document.title.casefold()] if sections else []  # the title leads anyway
     groups: list[tuple[list[Span], str]] = []
     for table, part in segments(units, found, min_tokens, budget):
         if table is None:
-            groups += [(group, heading_of(text, group, headings, max_tokens, count_tokens))
-                       for group in pack_prose(text, part, budget, overlap_tokens, min_tokens, headings_lead)]
+            groups += [(group, "") for group in pack_prose(text, part, budget, overlap_tokens, min_tokens, headings_lead)]
         else:
             groups += pack_rows(text, part, table, budget, max_tokens, count_tokens)
     return [
@@ -271,33 +263,6 @@ def context_of(text: str, table: Table, position: int) -> str:
             label = stripped
     parts = [table.heading, label] if label and label not in table.heading else [table.heading]
     return ". ".join(part.rstrip(".") for part in parts if part)[: 2 * len(table.heading) + 80]
-
-
-def section_headings(text: str, units: list[Span], sections: list) -> list[tuple[int, str]]:
-    """(start, heading) of each section: the document's own headings (Word), else its heading lines."""
-    if sections:
-        return [(section.start, section.title) for section in sections]
-    return [(unit.start, text[unit.start : unit.end]) for unit in units if is_heading(text, unit)]
-
-
-def is_heading(text: str, unit: Span) -> bool:
-    """A paragraph of one short line that does not end a sentence and is no table row."""
-    line = text[unit.start : unit.end]
-    return (unit.opens_paragraph and unit.paragraph_tokens == unit.tokens and unit.tokens <= HEADING_TOKENS
-            and not line.endswith(SENTENCE_ENDS) and " | " not in line and sum(ch.isalpha() for ch in line) >= 3)
-
-
-def heading_of(text: str, group: list[Span], headings: list[tuple[int, str]], max_tokens: int,
-               count_tokens: TokenCounter) -> str:
-    """The heading of the section a prose passage is in, when the passage does not start with it and
-    the model has room to read it in front."""
-    starts = [start for start, _ in headings]
-    i = bisect.bisect_right(starts, group[0].start) - 1
-    if i < 0 or headings[i][0] == group[0].start:
-        return ""
-    heading = " ".join(headings[i][1].split())
-    room = max_tokens - sum(unit.tokens for unit in group)
-    return heading if count_tokens([heading])[0] + 2 <= room else ""
 
 
 def trailing_headings(text: str, units: list[Span], most_tokens: int) -> list[Span]:

@@ -58,5 +58,4 @@ class ChunkingPolicy:
             min_tokens=self.settings["min_tokens"],
             headings_lead=self.settings.get("headings_lead", False),  # absent from older indexes' records
             tables=self.settings.get("tables", False),
-            sections=self.settings.get("sections", False),
         )

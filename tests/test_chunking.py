@@ -129,18 +129,3 @@ def test_the_default_chunking_lets_headings_lead():
 
     assert CHUNKING["headings_lead"] is True
 
-
-def test_prose_passages_carry_their_sections_heading():
-    early = " ".join(f"Sentence number {i} tells of the voyage." for i in range(12))
-    later = " ".join(f"Sentence number {i} tells of the return." for i in range(12))  # a repeat would be dropped
-    text = f"The Voyage\n\nEarly years\n\n{early}\n\nLater years\n\n{later}"
-    document = make_document(text, "voyage.txt")
-    passages = split_passages(document, whitespace_tokens, target_tokens=30, max_tokens=60, min_tokens=4,
-                              overlap_tokens=0, sections=True)
-    for passage in passages:
-        before = text[: passage.start]
-        expected = "Later years" if "Later years" in before else "Early years" if "Early years" in before else ""
-        if passage.text.startswith(("Early years", "Later years", "The Voyage")):
-            expected = ""  # a passage that opens with its heading needs no context
-        assert passage.context == expected, (passage.text[:40], passage.context)
-    assert sum(p.context == "Later years" for p in passages) >= 2
