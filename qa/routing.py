@@ -135,8 +135,10 @@ class Directory:
 
     def organisations_missing(self, question: str, route: Route, allowed: np.ndarray) -> str | None:
         """A company the question plainly names ("Microsoft's", "Acme Corp") that issued none of the
-        documents, when the documents have issuers and the question named none of them."""
-        if route.issuer_named:
+        documents, when it asks for a document by its period or kind ("... in fiscal 2018", "... 10-K"),
+        the documents have issuers, and it named none of them. Without a period or kind, a possessive
+        is as often a place or a person ("China's largest cloud provider")."""
+        if route.issuer_named or not (years_named(question) or kind_named(question)[0]):
             return None
         rows = np.flatnonzero(allowed).tolist()
         issuers = sorted({self.entries[row].card.issuer.value for row in rows if self.entries[row].card.issuer})

@@ -111,3 +111,12 @@ def test_years_alone_route_only_among_periodic_documents():
     articles = Directory([card(None, None, kind=None) for _ in range(9)] + [card(None, 1973, kind=None)])
     assert articles.route("Who won the championship in 1973?", np.ones(10, dtype=bool)).documents == []
     assert articles.route("Who won the championship in 2016?", np.ones(10, dtype=bool)).missing is None
+
+
+def test_a_possessive_without_a_period_or_kind_is_no_company(filings):
+    """"China's largest cloud provider" names a place; only a question asking for a document by its
+    period or kind ("in fiscal 2018", "its 10-K") is doubted for naming a company none is from."""
+    for question in ("Which cities does China's largest cloud provider have teams in?",
+                     "What did Hanson's lawyers argue about immunity?"):
+        route, _, stranger = filings.reader.catalog.route("default", None, question)
+        assert stranger is None and route.missing is None
