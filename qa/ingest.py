@@ -139,8 +139,11 @@ def finish(index: Index, files: list[SourceFile], paths: list[Path], report: Ing
                     report.removed += 1
     if report.added or report.updated or report.removed or not index.vectors_file(index.store.generation).exists():
         index.save_vectors()
-    if rechunk:
+    if rechunk and not report.failed:
         index.record_chunking()
+    elif rechunk:  # the documents of the files that failed keep their old passages: try them all again next time
+        log.warning("%d files could not be read, so their documents keep the passages of the previous chunking "
+                    "settings; the next ingest reads every file again", len(report.failed))
 
 
 @dataclass

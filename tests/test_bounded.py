@@ -172,3 +172,18 @@ def test_a_word_files_metadata_arrives_through_the_child(app):
     word.save(data)
     added = upload(app.test_client(), data.getvalue(), "survey.docx")
     assert added.status_code == 201 and added.get_json()["title"] == "Crane Survey"
+
+
+def test_a_script_without_a_main_guard_reads_files(tmp_path):
+    """`qa.read_document` from a plain script (no `if __name__ == "__main__":`): the child process
+    must not run the script again (each read failed, reported as a crash)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "read.py"
+    script.write_text("from pathlib import Path\nfrom qa import read_document\n"
+                      f"print('TITLE', read_document(Path({str(Path(__file__).parent.parent / 'seeds' / '000_2e21b0443b55ba82.txt')!r})).title)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.count("TITLE") == 1 and "Hegseth" in done.stdout

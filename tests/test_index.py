@@ -204,3 +204,34 @@ def test_a_new_reader_version_reads_unchanged_files_again(index_dir, tmp_path, m
     report = ingest(index, [corpus], progress=False)
     assert len(read) == 1 and report.unchanged == 1 and report.updated == 0
     assert ingest(index, [corpus], progress=False).unchanged == 1 and len(read) == 1  # remembered: not read a third time
+
+
+def test_new_chunking_that_some_files_fail_is_tried_again(tmp_path, monkeypatch):
+    """New chunking settings re-chunk every document; a file that cannot be read this time keeps its
+    old passages, and the next ingest must try again rather than record the settings as applied."""
+    from qa import policy
+    from qa.errors import UnreadableFile
+    from qa.hashing_embedder import HASHING_MODEL
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (corpus / name).write_text(f"The {name} harbour log holds the tide tables printed every spring.")
+    index = Index(tmp_path / "index", HASHING_MODEL, create=True)
+    assert ingest(index, [corpus], progress=False).added == 2
+    monkeypatch.setattr(policy, "CHUNKING", {**policy.CHUNKING, "target_tokens": 150})
+    index = Index(tmp_path / "index", HASHING_MODEL)
+    real = __import__("qa.readers", fromlist=["read_document"]).read_document
+
+    def failing(path, *args):
+        if path.name == "b.txt":
+            raise UnreadableFile(f"{path.name}: the disk hiccuped")
+        return real(path, *args)
+
+    monkeypatch.setattr("qa.ingest.read_document", failing)
+    report = ingest(index, [corpus], progress=False)
+    assert [source for source, _ in report.failed] == ["b.txt"]
+    assert index.chunking_changed  # not recorded: b.txt still has the old chunking
+    monkeypatch.setattr("qa.ingest.read_document", real)
+    report = ingest(index, [corpus], progress=False)
+    assert report.updated == 2 and not index.chunking_changed

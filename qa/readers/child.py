@@ -27,7 +27,10 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 
 from pydantic import TypeAdapter, ValidationError
@@ -47,12 +50,34 @@ _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOADED)
 
 
+_starting = threading.Lock()
+
+
+@contextmanager
+def main_module_hidden() -> Iterator[None]:
+    """Start children without the caller's main module. multiprocessing runs the parent's main script
+    again in the fork server and in each child (to find targets defined there); ours is in this
+    module, and a script that calls qa.read_document without an `if __name__ == "__main__":` guard
+    would otherwise run itself again in every child, each read failing."""
+    main = sys.modules.get("__main__")
+    with _starting:
+        saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if main and name in main.__dict__}
+        for name in saved:
+            setattr(main, name, None) if name == "__spec__" else delattr(main, name)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                setattr(main, name, value)
+
+
 def read_in_child(reader: str, data: bytes, source: str) -> Document:
     """`qa.readers.<reader>.read(data, source)` in a bounded child process."""
     receiving, sending = _context.Pipe(duplex=False)
     process = _context.Process(target=child_main, args=(reader, data, source, sending), name=f"qa-read-{reader}",
                                daemon=True)
-    process.start()
+    with main_module_hidden():
+        process.start()
     sending.close()
     timed_out = threading.Event()
 
