@@ -16,7 +16,7 @@ The documents that match all it names are the route; search looks at their passa
 (qa/search.py). Years alone route only in a collection of periodic documents (most cards have a
 year): in a set of encyclopedia articles "in 2016" is about an event, not a document. A question
 that names an issuer or a period no document holds gets `missing`, the reason the answer is doubted
-("no document for fiscal 2019; closest: the 2018 and 2020 annual reports").
+("no document for 2019; closest: the annual report (Form 10-K) for 2018 and for 2020").
 
 Example: cards AMD 2015..2018 and Apple 2018..2021; "What did AMD spend on R&D in 2016, per its
 2016 10-K?" -> Route(documents=[AMD 2016], words={"amd", "2016", "10", "k"}).
@@ -123,14 +123,14 @@ class Directory:
         return found, used
 
     def missing_period(self, year: int, candidates: set[int]) -> str:
-        """"no document for 2019; closest: the 2018 and 2020 annual reports (Form 10-K)"."""
+        """"no document for 2019; closest: the annual report (Form 10-K) for 2018 and for 2020"."""
         held = sorted({self.entries[row].card.year for row in candidates if self.entries[row].card.year})
         below = [y for y in held if y < year][-1:]
         above = [y for y in held if y > year][:1]
         closest = below + above
         kinds = Counter(self.entries[row].card.kind.value for row in candidates if self.entries[row].card.kind)
-        what = f" {kinds.most_common(1)[0][0]}s" if kinds else ""
-        return (f"no document for {year}; closest: the {' and '.join(map(str, closest))}{what}" if closest
+        what = f"the {kinds.most_common(1)[0][0]} " if kinds else "the documents "
+        return (f"no document for {year}; closest: {what}{' and '.join(f'for {y}' for y in closest)}" if closest
                 else f"no document for {year}")
 
     def organisations_missing(self, question: str, route: Route, allowed: np.ndarray) -> str | None:

@@ -57,7 +57,7 @@ def test_a_question_naming_no_document_keeps_the_plain_ranking(filings):
 def test_a_period_no_document_holds_is_flagged_with_the_closest(filings):
     answer = Searcher(filings).ask("What were HWI's capital expenditures in fiscal 2015?")
     assert not answer.confident
-    assert answer.confidence_reasons[0] == "no document for 2015; closest: the 2017 annual report (Form 10-K)s"
+    assert answer.confidence_reasons[0] == "no document for 2015; closest: the annual report (Form 10-K) for 2017"
 
 
 def test_a_company_no_document_holds_is_flagged(filings):
