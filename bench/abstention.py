@@ -28,11 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import confidence  # noqa: E402
+from qa.search import assess  # noqa: E402
 from qa.evaluation import Question, answer_rank, ask_all, build_eval_index, load_questions  # noqa: E402
 from qa.index import Index  # noqa: E402
 from qa.search import Searcher  # noqa: E402
-from qa.terms import query_terms  # noqa: E402
+from qa.search import Query  # noqa: E402
 
 EVAL = Path("/work/shared/eval") if Path("/work/shared/eval").is_dir() else ROOT / "tests" / "data" / "eval"
 SETS = ("cmu-s08", "cmu-s08-html", "xquad-en", "pdf-mmlongbench")
@@ -68,9 +68,8 @@ def ask_rows(searcher: Searcher, questions: list[Question], left_out: set[str]) 
     """One row a question: left out or not, the rank of the right passage, the flag and the evidence."""
     rows = []
     for question, answer in zip(questions, ask_all(searcher, questions, 10)):
-        terms = query_terms(question.question)
-        evidence = confidence.measure(question.question, terms, searcher.rank(question.question, terms),
-                                      searcher.index)
+        query = Query.parse(question.question)
+        evidence = assess.measure(query, searcher.rank(query), searcher.index)
         rows.append({"id": question.id, "question": question.question, "left_out": question.source in left_out,
                      "rank": answer_rank(answer, question), "confident": answer.confident,
                      "confidence": answer.confidence, "reasons": answer.confidence_reasons,

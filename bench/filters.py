@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa.evaluation import answer_rank, build_eval_index, load_questions  # noqa: E402
 from qa.index import Index  # noqa: E402
+from qa.catalog import Scope  # noqa: E402
 from qa.schemas import Filter  # noqa: E402
 from qa.search import Searcher  # noqa: E402
 
@@ -66,7 +67,7 @@ def equivalence(set_dir: Path, work: Path) -> dict:
         same = outside = 0
         for question in questions:
             scope = scope_of(question.source)
-            filtered = Searcher(index).ask(question.question, 10, filter=Filter(source=scope))
+            filtered = Searcher(index).ask(question.question, 10, scope=Filter(source=scope).scope("default"))
             alone = Searcher(small[scope]).ask(question.question, 10)
             for key, answer in (("filtered", filtered), ("alone", alone)):
                 rank = answer_rank(answer, question)
@@ -129,9 +130,9 @@ def cost(folder: Path, passages: int, runs: int, questions: int) -> dict:
     index = build(folder, passages)
     asked = [q.question for q in load_questions(EVAL / "cmu-s08")][:questions]
     searcher = Searcher(index)
-    scopes = {"unfiltered": None, "1%": Filter(tags=["one-percent"]), "50%": Filter(tags=["half"])}
+    scopes = {"unfiltered": Scope(), "1%": Scope(tags=("one-percent",)), "50%": Scope(tags=("half",))}
     started = time.perf_counter()
-    searcher.ask(asked[0], 10, filter=scopes["1%"])  # the catalog's first build and the 1% mask
+    searcher.ask(asked[0], 10, scope=scopes["1%"])  # the catalog's first build and the 1% mask
     first = time.perf_counter() - started
     searcher.ask(asked[0], 10)  # load everything
     timings: dict[str, list[float]] = {name: [] for name in scopes}
@@ -139,7 +140,7 @@ def cost(folder: Path, passages: int, runs: int, questions: int) -> dict:
         for question in asked:
             for name, scope in scopes.items():  # interleaved, so load on the machine hits each alike
                 began = time.perf_counter()
-                answer = searcher.ask(question, 10, filter=scope)
+                answer = searcher.ask(question, 10, scope=scope)
                 timings[name].append((time.perf_counter() - began) * 1000)
                 assert scope is None or len(answer.passages) == 10
     kept = {name: scope and index.reader.select("default", scope).passages for name, scope in scopes.items()}

@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import corpus  # noqa: E402
 from qa.index import Index  # noqa: E402
-from qa.search import Searcher  # noqa: E402
+from qa.search import Searcher, pipeline  # noqa: E402
+from qa.search.rerank import rerank  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,22 +40,20 @@ def percentile(values: list[float], q: float) -> float:
 def timed(searcher: Searcher, questions: list[str], steps: list[float] | None = None) -> list[float]:
     """Each question's `ask` time; with `steps`, also each one's time inside the re-rank step."""
     if steps is not None:
-        rerank_late = searcher.rerank_late
-
         def measured(*args):
             started = time.perf_counter()
             try:
-                return rerank_late(*args)
+                return rerank(*args)
             finally:
                 steps.append((time.perf_counter() - started) * 1000)
-        searcher.rerank_late = measured
+        pipeline.rerank = measured
     took = []
     for question in questions:
         started = time.perf_counter()
         searcher.ask(question, 5)
         took.append((time.perf_counter() - started) * 1000)
     if steps is not None:
-        del searcher.rerank_late
+        pipeline.rerank = rerank
     return took
 
 

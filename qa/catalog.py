@@ -1,4 +1,5 @@
-"""Which passages a question may see: its collection and its filter, as a mask over passage ids.
+"""Which passages a question may see: its scope (a collection, and the documents a filter keeps), as
+a mask over passage ids.
 
 The search runs inside the mask (qa/vectors.py hands it to FAISS as an IDSelector, qa/lexical.py
 masks the BM25 postings with it), so a narrow filter returns up to top_k passages all inside it,
@@ -11,26 +12,57 @@ counter for tag and date edits). Building it reads two columns of every passage 
 100k passages); a question that needs no mask (one collection, no filter) never builds it. Masks
 of recent (collection, filter) pairs are kept, so a filter asked again costs nothing to resolve.
 
-Example: collection "default", filter {"source": "set1/*", "type": "txt"} -> Selection(mask with
-True at the ids of the passages of default's txt documents under set1/, documents=10, passages=160).
+Example: Scope("default", source="set1/*", type=("txt",)) -> Selection(mask with True at the ids of
+the passages of default's txt documents under set1/, documents=10, passages=160).
+
+The API's Filter (qa/schemas.py) is translated into a Scope at the door: search knows nothing of HTTP.
 """
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import json
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.cards import Card
+from qa.metadata import DEFAULT_COLLECTION
 from qa.routing import Directory, Route
-from qa.schemas import Filter
 from qa.store import Store
 
+if TYPE_CHECKING:
+    from qa.search.query import Query
+
 CACHED_SELECTIONS = 32
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a search runs: one collection, and of it the documents every given field keeps."""
+    collection: str = DEFAULT_COLLECTION
+    source: str | None = None  # a glob over the source ("reports/*.pdf")
+    document_ids: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    tags_match: str = "any"  # any: a document with at least one of the tags; all: with every one
+    type: tuple[str, ...] | None = None  # formats: txt, html, pdf, ...
+    after: dt.date | None = None  # documents dated on or after (undated ones left out)
+    before: dt.date | None = None
+    issuer: str | None = None  # by the card (qa/routing.py Directory)
+    period: str | None = None
+    kind: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        """Whether it keeps less than the whole collection."""
+        return any(getattr(self, f.name) is not None for f in fields(self) if f.name not in ("collection", "tags_match"))
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
 
 
 @dataclass
@@ -59,14 +91,13 @@ class Catalog:
         self._follow()
         return self._collections
 
-    def select(self, collection: str, filter: Filter | None = None) -> Selection:
-        """The passages of `collection` that `filter` keeps."""
+    def select(self, scope: Scope) -> Selection:
+        """The passages of the scope's collection that its filter keeps."""
         self._follow()
-        filter = None if filter is None or filter.empty else filter
-        if filter is None and set(self._collections) <= {collection}:  # the whole index: no mask
-            documents = self._collections.get(collection, 0)
+        if not scope.filtered and set(self._collections) <= {scope.collection}:  # the whole index: no mask
+            documents = self._collections.get(scope.collection, 0)
             return Selection(None, documents, None)
-        key = json.dumps([collection, None if filter is None else filter.model_dump(mode="json")], sort_keys=True)
+        key = scope.key()
         with self._lock:
             found = self._selections.get(key)
             if found is not None:
@@ -75,7 +106,7 @@ class Catalog:
             if self._tables is None:
                 self._tables = Tables(self.store)
             tables = self._tables
-        found = tables.select(collection, filter)
+        found = tables.select(scope)
         with self._lock:
             if tables is self._tables:
                 self._selections[key] = found
@@ -83,18 +114,18 @@ class Catalog:
                     self._selections.popitem(last=False)
         return found
 
-    def route(self, collection: str, filter: Filter | None, question: str) -> tuple[Route, np.ndarray | None, str | None]:
-        """The documents of the selection that the question names by their cards (qa/routing.py):
-        the route, its passages as a mask (None: no route), and a company the question names that
-        issued none of them (the reason, else None)."""
+    def route(self, scope: Scope, query: Query) -> tuple[Route, np.ndarray | None, str | None]:
+        """The documents of the scope that the question names by their cards (qa/routing.py): the
+        route, its passages as a mask (None: no route), and a company the question names that issued
+        none of them (the reason, else None)."""
         self._follow()
         with self._lock:
             if self._tables is None:
                 self._tables = Tables(self.store)
             tables = self._tables
-        allowed = tables.kept(collection, None if filter is None or filter.empty else filter)
-        route = tables.directory.route(question, allowed)
-        stranger = tables.directory.organisations_missing(question, route, allowed)
+        allowed = tables.kept(scope)
+        route = tables.directory.route(query, allowed)
+        stranger = tables.directory.organisations_missing(query, route, allowed)
         return route, tables.passages_of(route.documents) if route.documents else None, stranger
 
     def _follow(self) -> None:
@@ -135,15 +166,15 @@ class Tables:
             self._directory = Directory([Card.from_json(json.loads(card)) for card in self._cards])
         return self._directory
 
-    def kept(self, collection: str, filter: Filter | None) -> np.ndarray:
-        """The documents (bool by row) of the collection that the filter keeps."""
-        keep = self.collections == collection
-        if filter is not None:
-            keep &= self.matching(filter)
+    def kept(self, scope: Scope) -> np.ndarray:
+        """The documents (bool by row) of the scope's collection that its filter keeps."""
+        keep = self.collections == scope.collection
+        if scope.filtered:
+            keep &= self.matching(scope)
         return keep
 
-    def select(self, collection: str, filter: Filter | None) -> Selection:
-        keep = self.kept(collection, filter)
+    def select(self, scope: Scope) -> Selection:
+        keep = self.kept(scope)
         mask = np.append(keep, False)[self.owner]  # owner -1 -> the False appended
         return Selection(mask, int(keep.sum()), int(mask.sum()))
 
@@ -151,28 +182,28 @@ class Tables:
         """The passages of these documents (rows), as a mask by passage id."""
         return np.append(self.flags(rows), False)[self.owner]
 
-    def matching(self, filter: Filter) -> np.ndarray:
+    def matching(self, scope: Scope) -> np.ndarray:
         keep = np.ones(len(self.ids), dtype=bool)
-        if filter.document_ids is not None:
-            keep &= self.flags(self.position[i] for i in filter.document_ids if i in self.position)
-        if filter.source is not None:
-            pattern = re.compile(fnmatch.translate(filter.source))
+        if scope.document_ids is not None:
+            keep &= self.flags(self.position[i] for i in scope.document_ids if i in self.position)
+        if scope.source is not None:
+            pattern = re.compile(fnmatch.translate(scope.source))
             keep &= np.fromiter((pattern.match(source) is not None for source in self.sources), bool, len(self.sources))
-        if filter.type is not None:
-            keep &= np.isin(self.types, list(filter.type))
-        if filter.after is not None:
-            keep &= (self.dates != "") & (self.dates >= filter.after.isoformat())
-        if filter.before is not None:
-            keep &= (self.dates != "") & (self.dates <= filter.before.isoformat())
-        if filter.tags is not None:
-            having = [self.flags(self.by_tag.get(tag, ())) for tag in filter.tags]
-            keep &= np.logical_or.reduce(having) if filter.tags_match == "any" else np.logical_and.reduce(having)
-        if filter.issuer is not None:
-            keep &= self.directory.issued_by(filter.issuer)
-        if filter.period is not None:
-            keep &= self.directory.covering(filter.period)
-        if filter.kind is not None:
-            keep &= self.directory.of_kind(filter.kind)
+        if scope.type is not None:
+            keep &= np.isin(self.types, list(scope.type))
+        if scope.after is not None:
+            keep &= (self.dates != "") & (self.dates >= scope.after.isoformat())
+        if scope.before is not None:
+            keep &= (self.dates != "") & (self.dates <= scope.before.isoformat())
+        if scope.tags is not None:
+            having = [self.flags(self.by_tag.get(tag, ())) for tag in scope.tags]
+            keep &= np.logical_or.reduce(having) if scope.tags_match == "any" else np.logical_and.reduce(having)
+        if scope.issuer is not None:
+            keep &= self.directory.issued_by(scope.issuer)
+        if scope.period is not None:
+            keep &= self.directory.covering(scope.period)
+        if scope.kind is not None:
+            keep &= self.directory.of_kind(scope.kind)
         return keep
 
     def flags(self, positions) -> np.ndarray:

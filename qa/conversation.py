@@ -62,17 +62,21 @@ def names_in(question: str) -> list[str]:
 
 
 def contextual_question(question: str, topic: Topic | None) -> str:
-    """The text to search for: the question, plus the topic's words when it is a follow-up."""
-    if topic is None or not is_follow_up(question):
+    """The text to search for when the question is a follow-up (is_follow_up): the question and the topic's words."""
+    if topic is None:
         return question
     extra = " ".join(dict.fromkeys([topic.title, *topic.terms]))
     return f"{question} {extra}".strip()
 
 
-def next_topic(question: str, topic: Topic | None, title: str, document_id: str | None) -> Topic:
-    """A follow-up keeps the topic (adding what it asked); a new question sets a new one."""
-    asked = [w for w in words(question) if w not in STOP_WORDS and w not in ANAPHORS]
-    if topic is not None and is_follow_up(question):
+def topic_words(folded: list[str]) -> list[str]:
+    """A question's content words that are not pronouns: what it adds to a conversation's topic."""
+    return [w for w in folded if w not in STOP_WORDS and w not in ANAPHORS]
+
+
+def next_topic(asked: list[str], follow_up: bool, topic: Topic | None, title: str, document_id: str | None) -> Topic:
+    """A follow-up keeps the topic (adding what it `asked`, topic_words); a new question sets a new one."""
+    if topic is not None and follow_up:
         return Topic(list(dict.fromkeys(topic.terms + asked))[-MAX_TOPIC_TERMS:], topic.title or title,
                      topic.document_id or document_id)
     return Topic(asked[:MAX_TOPIC_TERMS], title, document_id)

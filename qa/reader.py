@@ -11,9 +11,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from qa.catalog import Catalog, Selection
+from qa.catalog import Catalog, Scope, Selection
 from qa.derived import DerivedIndexes
-from qa.schemas import Filter
 from qa.store import ScoringRow, Store
 
 
@@ -21,11 +20,13 @@ class Reader(Protocol):
     """`within` is a Selection's mask (qa/catalog.py): bool by passage id, the passages a question may
     see; None for all. Each method answers as if the passages outside it were not indexed."""
 
+    catalog: Catalog  # the documents' collections, metadata and cards (filters, routing)
+
     def refresh(self) -> int:
         """Follow the latest writes; the number of passages searchable."""
 
-    def select(self, collection: str, filter: Filter | None = None) -> Selection:
-        """The passages of a collection that a filter keeps."""
+    def select(self, scope: Scope) -> Selection:
+        """The passages a scope keeps (its collection, filtered)."""
 
     def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The k nearest passages to the query vector: (passage id, cosine), best first."""
@@ -60,8 +61,8 @@ class LocalReader:
     def refresh(self) -> int:
         return len(self.derived.refresh()[0])
 
-    def select(self, collection: str, filter: Filter | None = None) -> Selection:
-        return self.catalog.select(collection, filter)
+    def select(self, scope: Scope) -> Selection:
+        return self.catalog.select(scope)
 
     def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         return self.derived.search(query, k, within)

@@ -26,11 +26,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.cards import FORMS, KIND_PATTERNS, Card, LEGAL_FORM, core_name
 from qa.terms import words
+
+if TYPE_CHECKING:
+    from qa.search.query import Query
 
 MAX_NAME_WORDS = 6  # the longest issuer name matched, in words
 PERIODIC_SHARE = 0.5  # years route alone when at least this share of the documents have a card year
@@ -74,16 +78,14 @@ class Directory:
                     if len(squashed) >= 4:
                         self.by_squashed.setdefault(squashed, set()).add(row)
 
-    def route(self, question: str, allowed: np.ndarray) -> Route:
+    def route(self, query: Query, allowed: np.ndarray) -> Route:
         """The documents among `allowed` (bool by catalog row) that the question names."""
         route = Route()
         rows = set(np.flatnonzero(allowed).tolist())
         if not rows:
             return route
-        folded = words(question)
-        issuers, issuer_words = self.issuers_named(folded, rows)
-        years = years_named(question)
-        kind, kind_words = kind_named(question)
+        issuers, issuer_words = self.issuers_named(query.words, rows)
+        years, kind, kind_words = query.years, query.kind, query.kind_words
         candidates = issuers if issuers else rows
         with_years = [row for row in candidates if self.entries[row].card.year is not None]
         periodic = bool(issuers) or len(with_years) >= PERIODIC_SHARE * len(candidates)
@@ -133,19 +135,18 @@ class Directory:
         return (f"no document for {year}; closest: {what}{' and '.join(f'for {y}' for y in closest)}" if closest
                 else f"no document for {year}")
 
-    def organisations_missing(self, question: str, route: Route, allowed: np.ndarray) -> str | None:
+    def organisations_missing(self, query: Query, route: Route, allowed: np.ndarray) -> str | None:
         """A company the question plainly names ("Microsoft's", "Acme Corp") that issued none of the
         documents, when it asks for a document by its period or kind ("... in fiscal 2018", "... 10-K"),
         the documents have issuers, and it named none of them. Without a period or kind, a possessive
         is as often a place or a person ("China's largest cloud provider")."""
-        if route.issuer_named or not (years_named(question) or kind_named(question)[0]):
+        if route.issuer_named or not (query.years or query.kind):
             return None
         rows = np.flatnonzero(allowed).tolist()
         issuers = sorted({self.entries[row].card.issuer.value for row in rows if self.entries[row].card.issuer})
         if not issuers:
             return None
-        for match in NAMED_ORGANISATION.finditer(question):
-            name = (match.group(1) or match.group(2)).strip()
+        for name in query.organisations:
             if not self.issuers_named(words(name), set(rows))[0] and name.split()[0].casefold() not in ("the", "what"):
                 listed = ", ".join(issuers[:5]) + (", ..." if len(issuers) > 5 else "")
                 return f"no document from {name}; the documents are from {listed}"

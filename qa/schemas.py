@@ -15,6 +15,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictInt, StrictStr, Valida
 
 from qa.errors import BadRequest, EmptyQuestion
 from qa.cards import MAX_FIELD_CHARS as MAX_CARD_CHARS
+from qa.catalog import Scope
 from qa.metadata import DEFAULT_COLLECTION, MAX_TAGS, check_collection, clean_tags
 from qa.readers import FORMATS, supported
 
@@ -101,6 +102,12 @@ class Filter(Request):
     @property
     def empty(self) -> bool:
         return not self.model_fields_set - {"tags_match"}
+
+    def scope(self, collection: str) -> Scope:
+        """The search's own type for where a question looks (search knows nothing of HTTP)."""
+        listed = lambda values: tuple(values) if values is not None else None  # noqa: E731
+        return Scope(collection, self.source, listed(self.document_ids), listed(self.tags), self.tags_match,
+                     listed(self.type), self.after, self.before, self.issuer, self.period, self.kind)
 
 
 class AskRequest(Request):

@@ -15,6 +15,7 @@ from qa.history import ConversationStore, Head
 from qa.index import Index
 from qa.ingest import add_documents
 from qa.metadata import DEFAULT_COLLECTION, check_collection
+from qa.catalog import Scope
 from qa.schemas import Filter
 from qa.search import Answer, Searcher, clean_question
 
@@ -67,12 +68,12 @@ class Service:
             filter: Filter | dict | None = None) -> Answer:
         """One question on its own (the CLI, an agent's tool call), in one collection, optionally filtered."""
         clean_question(question)  # a bad question is refused before the index is opened
-        filter = self.scope(collection, filter)
-        return self.searcher().ask(question, top_k, collection=collection, filter=filter)
+        return self.searcher().ask(question, top_k, scope=self.scope(collection, filter))
 
-    def scope(self, collection: str, filter: Filter | dict | None) -> Filter | None:
-        """Check a collection and a filter (a dict is validated as the API's Filter): a bad one is
-        400 naming the field, a collection holding no documents 404."""
+    def scope(self, collection: str, filter: Filter | dict | None) -> Scope:
+        """Check a collection and a filter (a dict is validated as the API's Filter) and translate
+        them into the search's Scope: a bad one is 400 naming the field, a collection holding no
+        documents 404."""
         check_collection(collection)
         if isinstance(filter, dict):
             try:
@@ -84,7 +85,7 @@ class Service:
         if collections and collection not in collections and collection != DEFAULT_COLLECTION:
             raise CollectionNotFound(f"No collection is named {collection!r}; GET /api/collections "
                                      f"(or qa documents --collection) lists them.")
-        return filter
+        return filter.scope(collection) if filter is not None else Scope(collection)
 
     def ask_in_conversation(self, question: str, top_k: int, conversation_id: str | None,
                             collection: str = DEFAULT_COLLECTION, filter: Filter | None = None,
@@ -93,7 +94,7 @@ class Service:
         one is stored. A new conversation belongs to `owner` (auth.Caller.identity); another
         caller's is not found (404), a full one is refused (409)."""
         clean_question(question)
-        filter = self.scope(collection, filter)
+        scope = self.scope(collection, filter)
         store = self.conversations
         topic = None
         if conversation_id is None:
@@ -102,7 +103,7 @@ class Service:
             head = self.conversation_head(conversation_id, owner)
             store.check_room(head.turns)  # before searching; add_turn checks again as it writes
             topic = Topic.from_dict(head.topic)
-        answer = self.searcher().ask(question, top_k, topic=topic, collection=collection, filter=filter)
+        answer = self.searcher().ask(question, top_k, topic=topic, scope=scope)
         body = {"question": answer.question, "conversation_id": conversation_id, **answer_body(answer)}
         store.add_turn(conversation_id, answer.question, body, topic=answer.topic and answer.topic.as_dict(),
                        collection=collection, owner=owner)

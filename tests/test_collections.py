@@ -321,7 +321,7 @@ def test_an_index_from_schema_4_is_migrated_with_its_documents_in_default(hashin
     assert index.store.update_metadata(documents[0]["id"], tags=["old"])
     from qa.schemas import Filter
     from qa.search import Searcher
-    answer = Searcher(index).ask("Ukraine", 5, filter=Filter(tags=["old"]))
+    answer = Searcher(index).ask("Ukraine", 5, scope=Filter(tags=["old"]).scope("default"))
     assert answer.passages and {h.citation.document_id for h in answer.passages} == {documents[0]["id"]}
 
 

@@ -88,9 +88,10 @@ def test_the_cli_prints_a_confident_reply_as_an_answer(runner, seeds_index_dir):
 
 
 def test_a_page_mention_says_where_to_look_not_what_the_answer_names():
-    from qa.confidence import key_terms
+    from qa.search import Query
+    from qa.search.assess import key_terms
 
-    found = key_terms("What is the fax number of INF LLP on page 14?", {}, 100)
+    found = key_terms(Query.parse("What is the fax number of INF LLP on page 14?"), {}, 100)
     assert "INF" in found and "LLP" in found
     assert "14" not in found and "page" not in found
 

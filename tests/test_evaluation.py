@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from qa.citations import Citation, Hit, Span
+from qa.search import Citation, Hit, Span
 from qa.evaluation import Question, answer_rank, cited_pages, load_questions
 from qa.search import Answer
 

@@ -91,7 +91,7 @@ def test_a_filtered_search_never_leaks_and_is_never_short(library, filter, colle
     index, documents = library
     parsed = Filter.model_validate(filter)
     kept = {d.id for d in documents if keeps(d, collection, parsed)}
-    answer = Searcher(index).ask(question, top_k, collection=collection, filter=parsed)
+    answer = Searcher(index).ask(question, top_k, scope=parsed.scope(collection))
     cited = {hit.citation.document_id for hit in answer.passages}
     assert cited <= kept, (filter, cited - kept)
     kept_passages = sum(p["passages"] for p in index.store.documents(collection) if p["id"] in kept)
@@ -112,7 +112,7 @@ def test_a_filtered_search_ranks_as_an_index_of_only_those_documents_would(libra
     assert 0 < len(only) < 16
     add_documents(alone, only)
     for question in ["copper tariff senate", "glacier violin", "marker5x1 harbour", "falcon quarry festival"]:
-        filtered = Searcher(index).ask(question, 8, filter=parsed).passages
+        filtered = Searcher(index).ask(question, 8, scope=parsed.scope("default")).passages
         expected = Searcher(alone).ask(question, 8).passages
         assert [(h.citation.source, h.citation.passage, h.score) for h in filtered] == \
                [(h.citation.source, h.citation.passage, h.score) for h in expected]
@@ -121,7 +121,7 @@ def test_a_filtered_search_ranks_as_an_index_of_only_those_documents_would(libra
 def test_a_filter_on_one_document_returns_up_to_top_k_of_its_passages(library):
     index, documents = library
     longest = max((d for d in documents if d.collection == "default"), key=lambda d: d.text.count("\n\n"))
-    answer = Searcher(index).ask("harbour crane", 50, filter=Filter(document_ids=[longest.id]))
+    answer = Searcher(index).ask("harbour crane", 50, scope=Filter(document_ids=[longest.id]).scope("default"))
     passages = next(d["passages"] for d in index.store.documents() if d["id"] == longest.id)
     assert len(answer.passages) == passages and {h.citation.document_id for h in answer.passages} == {longest.id}
 

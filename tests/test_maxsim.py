@@ -12,7 +12,7 @@ from qa.index import Index
 from qa.maxsim import RERANK_CANDIDATES, WordStates, evidence, idf_weights, pack, scores, stack, unpack
 from qa.policy import ChunkingPolicy
 from qa.search import Searcher
-from qa.terms import query_terms
+from qa.search import Query
 
 QUESTIONS = ["Where do river otters sleep?", "What do beavers build on the river?",
              "Which birds nest in the reeds?", "When do salmon swim upstream?"]
@@ -38,7 +38,7 @@ def river_index(tmp_path) -> Index:
 
 
 def ranked_ids(searcher: Searcher, question: str) -> list[int]:
-    return [c.row.id for c in searcher.rank(question, query_terms(question))]
+    return [c.row.id for c in searcher.rank(Query.parse(question))]
 
 
 def embedding_texts(index: Index) -> dict[int, str]:
@@ -120,7 +120,7 @@ def test_rerank_reorders_only_the_first_candidates(river_index):
         assert len(before) > RERANK_CANDIDATES
         assert sorted(after[:head]) == sorted(before[:head])
         assert after[head:] == before[head:]
-        scored = [c.score for c in late.rank(question, query_terms(question))]
+        scored = [c.score for c in late.rank(Query.parse(question))]
         assert scored == sorted(scored, reverse=True)  # scores still fall with rank
 
 
@@ -146,7 +146,7 @@ def add_files(index: Index, folder: Path, files: dict[str, str]) -> None:
 
 
 def top_titles(index: Index, retriever: str, question: str) -> list[str]:
-    return [c.row.title for c in Searcher(index, retriever).rank(question, query_terms(question))[:2]]
+    return [c.row.title for c in Searcher(index, retriever).rank(Query.parse(question))[:2]]
 
 
 def test_the_passage_matching_every_question_word_climbs_over_one_repeating_a_few(river_index, tmp_path):
@@ -171,11 +171,11 @@ def test_the_passage_holding_the_question_in_one_sentence_climbs_over_one_holdin
 
 def test_passages_without_stored_states_are_not_reranked(river_index):
     index, question = river_index, QUESTIONS[0]
-    late = Searcher(index, "hybrid+maxsim").rank(question, query_terms(question))
+    late = Searcher(index, "hybrid+maxsim").rank(Query.parse(question))
     assert all(c.late is not None for c in late[:RERANK_CANDIDATES])  # re-ranked: each head has its MaxSim
     with index.store.write(bump=False) as db:
         db.execute("UPDATE passages SET word_states = NULL")
-    skipped = Searcher(index, "hybrid+maxsim").rank(question, query_terms(question))
+    skipped = Searcher(index, "hybrid+maxsim").rank(Query.parse(question))
     assert all(c.late is None for c in skipped)
     assert [c.row.id for c in skipped] == ranked_ids(Searcher(index, "hybrid"), question)
 
@@ -183,7 +183,7 @@ def test_passages_without_stored_states_are_not_reranked(river_index):
 def test_searcher_offers_the_evidence_of_a_candidate(river_index):
     searcher = Searcher(river_index, "hybrid+maxsim")
     question = "Where do the herons of the marsh sleep?"
-    top = searcher.rank(question, query_terms(question))[0]
+    top = searcher.rank(Query.parse(question))[0]
     found = {m.word: m for m in searcher.evidence(question, top)}
     assert set(found) == {"herons", "marsh", "sleep"}
     assert found["herons"].matched.lower() == "herons" and found["herons"].cosine == pytest.approx(1.0)

@@ -9,7 +9,8 @@ from qa.cards import Card, Fact
 from qa.index import Index
 from qa.ingest import ingest
 from qa.routing import Directory, years_named
-from qa.search import Searcher
+from qa.catalog import Scope
+from qa.search import Query, Searcher
 from tests.pdfs import CASH_FLOW_ROWS, figure, filing_pdf
 
 ISSUERS = {"Harbourside Widgets, Inc.": "HWI", "Northwind Cranes Corporation": "Northwind"}
@@ -48,7 +49,7 @@ def test_the_named_year_wins_over_the_same_issuers_other_years(filings, short, y
 def test_a_question_naming_no_document_keeps_the_plain_ranking(filings):
     searcher = Searcher(filings)
     question = "What were the purchases of property and equipment?"
-    route, mask, stranger = filings.reader.catalog.route("default", None, question)
+    route, mask, stranger = filings.reader.catalog.route(Scope(), Query.parse(question))
     assert route.documents == [] and mask is None and stranger is None
     sources = {hit.citation.source for hit in searcher.ask(question, top_k=10).passages}
     assert len(sources) > 1  # nothing narrowed it to one report
@@ -70,7 +71,7 @@ def test_filters_by_card(filings):
     from qa.schemas import Filter
 
     answer = Searcher(filings).ask("purchases of property and equipment", top_k=10,
-                                   filter=Filter(issuer="Northwind", period="FY2018", kind="10-K"))
+                                   scope=Filter(issuer="Northwind", period="FY2018", kind="10-K").scope("default"))
     assert answer.filter_matched == 1
     assert {hit.citation.source for hit in answer.passages} == {"northwind-2018.pdf"}
 
@@ -97,20 +98,20 @@ EVERY = np.ones(5, dtype=bool)
     ("In its 10-K for fiscal 2018, how much operating cash flow did AMD report?", [2]),
 ])
 def test_questions_name_documents_in_many_forms(question, documents):
-    assert DIRECTORY.route(question, EVERY).documents == documents
+    assert DIRECTORY.route(Query.parse(question), EVERY).documents == documents
 
 
 def test_several_years_the_most_named_then_the_latest():
-    assert DIRECTORY.route("Coca-Cola's FY2019 ROA: FY2019 net income over average assets of FY2018 and FY2019",
+    assert DIRECTORY.route(Query.parse("Coca-Cola's FY2019 ROA: FY2019 net income over average assets of FY2018 and FY2019"),
                            EVERY).documents == [1]
-    assert DIRECTORY.route("How did Coca-Cola's revenue change from 2018 to 2019?", EVERY).documents == [1]
+    assert DIRECTORY.route(Query.parse("How did Coca-Cola's revenue change from 2018 to 2019?"), EVERY).documents == [1]
     assert years_named("FY18, fiscal 2019 and 2,019 units") == {2018: 1, 2019: 1}
 
 
 def test_years_alone_route_only_among_periodic_documents():
     articles = Directory([card(None, None, kind=None) for _ in range(9)] + [card(None, 1973, kind=None)])
-    assert articles.route("Who won the championship in 1973?", np.ones(10, dtype=bool)).documents == []
-    assert articles.route("Who won the championship in 2016?", np.ones(10, dtype=bool)).missing is None
+    assert articles.route(Query.parse("Who won the championship in 1973?"), np.ones(10, dtype=bool)).documents == []
+    assert articles.route(Query.parse("Who won the championship in 2016?"), np.ones(10, dtype=bool)).missing is None
 
 
 def test_a_possessive_without_a_period_or_kind_is_no_company(filings):
@@ -118,5 +119,5 @@ def test_a_possessive_without_a_period_or_kind_is_no_company(filings):
     period or kind ("in fiscal 2018", "its 10-K") is doubted for naming a company none is from."""
     for question in ("Which cities does China's largest cloud provider have teams in?",
                      "What did Hanson's lawyers argue about immunity?"):
-        route, _, stranger = filings.reader.catalog.route("default", None, question)
+        route, _, stranger = filings.reader.catalog.route(Scope(), Query.parse(question))
         assert stranger is None and route.missing is None

@@ -176,8 +176,8 @@ class ShardedReader:
             self._statistics, self._totals = {}, (0, 0.0)
         return self.passages
 
-    def select(self, collection: str, filter=None):
-        return self.local.select(collection, filter)
+    def select(self, scope):
+        return self.local.select(scope)
 
     def _mask(self, within: np.ndarray | None):
         return None if within is None else import_ray().put(within)  # shipped once, read by every shard

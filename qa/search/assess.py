@@ -1,4 +1,4 @@
-"""Does the top passage answer the question, or is it only the closest thing the documents hold?
+"""Assess: does the top passage answer the question, or is it only the closest thing the documents hold?
 
 The realistic miss is a question that sounds like the corpus but is about something it does not
 cover ("When was Volta born?" over articles on Faraday and Tesla): the passages found are on topic,
@@ -24,15 +24,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from qa.index import Index
 from qa.lexical import idf
-from qa.page_references import mention_words, without_mentions
-from qa.terms import STOP_WORDS, stem, without_frame, words
-
-if TYPE_CHECKING:
-    from qa.search import Candidate
-    from qa.index import Index
+from qa.search.query import Query
+from qa.search.retrieve import Candidate
+from qa.terms import STOP_WORDS, stem, words
 
 # A logistic regression fitted on xquad-en's leave-articles-out rows (bench/abstention.py --fit),
 # ranked as the service ranks (with the MaxSim re-rank), checked on cmu-s08, cmu-s08-html and
@@ -44,7 +41,6 @@ THRESHOLD = 0.5
 DOUBTED = 0.2  # the most confidence an answer keeps when the question names a document none is
 NEUTRAL_COSINE = 0.6
 RARE_SHARE = 0.01  # a term in at most this share of the passages counts as rare (a key term)
-TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass
@@ -96,18 +92,15 @@ def is_named(token: str, position: int) -> bool:
     return token[0].isupper() and position > 0 or any(ch.isdigit() for ch in token)
 
 
-def key_terms(question: str, frequencies: dict[str, int], passages: int) -> list[str]:
+def key_terms(query: Query, frequencies: dict[str, int], passages: int) -> list[str]:
     """The question's names, numbers and rare words, as written (first word only when not a stop word).
     A page mention's words ("on page 14") say where to look, not what the answer holds: left out.
 
     Example: "When did Alessandro Volta invent the pile in 1800?" -> ["Alessandro", "Volta", "1800"]
     (plus "pile" if few passages hold it)."""
     found = []
-    mentioned = mention_words(question)
-    for position, match in enumerate(TOKEN.finditer(question)):
-        token = match.group()
-        folded = words(token)
-        if not folded or folded[0] in STOP_WORDS or folded[0] in QUESTION_WORDS or token.casefold() in mentioned:
+    for position, (token, folded) in enumerate(zip(query.tokens, query.token_words)):
+        if not folded or folded[0] in STOP_WORDS or folded[0] in QUESTION_WORDS or token.casefold() in query.mentioned:
             continue
         rare = frequencies.get(stem(folded[0]), 0) <= RARE_SHARE * passages
         if (is_named(token, position) or rare) and token not in found:
@@ -120,16 +113,14 @@ def fold(text: str) -> str:
     return " ".join(words(text)) if not text.isascii() else text.casefold()
 
 
-def measure(question: str, terms: list[str], ranked: list[Candidate], index: Index) -> Evidence:
+def measure(query: Query, ranked: list[Candidate], index: Index) -> Evidence:
     """The evidence for the top candidate of `ranked` (sorted best first)."""
-    evidence = Evidence(question=question)
+    evidence = Evidence(question=query.text)
     if not ranked:
         return evidence
     top = ranked[0]
-    answering = without_frame(without_mentions(terms, question), question)
-    stems = list(dict.fromkeys(stem(term) for term in answering))
-    raw_keys = [t for t in TOKEN.findall(question)]
-    all_stems = list(dict.fromkeys(stems + [stem(w) for t in raw_keys for w in words(t)]))
+    stems = list(dict.fromkeys(stem(term) for term in query.answering))
+    all_stems = list(dict.fromkeys(stems + [stem(w) for folded in query.token_words for w in folded]))
     frequencies, passages = index.document_frequencies(all_stems)
     passages = max(passages, 1)
 
@@ -149,11 +140,12 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
         if not nearby:
             nearby.append(fold(" ".join(c.row.text for c in ranked[1:] if c.row.document_id == top.row.document_id)))
         return all(re.search(rf"\b(?:{re.escape(w)}|{re.escape(s)})", nearby[0]) for s, w in zip(term_stems, term_words))
-    evidence.key_terms = key_terms(question, frequencies, passages)
+    evidence.key_terms = key_terms(query, frequencies, passages)
     key_weight = missing_weight = named_weight = named_missing = named_missing_passage = 0.0
-    positions = {token: position for position, token in reversed(list(enumerate(TOKEN.findall(question))))}
+    positions = {token: position for position, token in reversed(list(enumerate(query.tokens)))}
+    folded_tokens = dict(zip(query.tokens, query.token_words))
     for term in evidence.key_terms:
-        term_words = words(term)
+        term_words = folded_tokens[term]
         term_stems = [stem(w) for w in term_words]
         weight = max(idf(frequencies.get(s, 0), passages) for s in term_stems)
         named = is_named(term, positions.get(term, 1))
@@ -178,7 +170,7 @@ def measure(question: str, terms: list[str], ranked: list[Candidate], index: Ind
     evidence.agreement = float(dense_best.row.document_id == lexical_best.row.document_id)
     other = next((c.score for c in ranked if c.row.document_id != top.row.document_id), 0.0)
     evidence.margin = top.score - other
-    evidence.type_mismatch = float(type_mismatch(question, top))
+    evidence.type_mismatch = float(type_mismatch(query.text, top))
     evidence.dense, evidence.late, evidence.sentence_match = top.dense, top.late or 0.0, top.matched or 0.0
     return evidence
 
@@ -209,29 +201,28 @@ def score(evidence: Evidence) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def assess(question: str, terms: list[str], ranked: list[Candidate], index: Index,
-           lexical_only: bool = False) -> Confidence:
+def assess(query: Query, ranked: list[Candidate], index: Index, lexical_only: bool = False) -> Confidence:
     """The confidence of the top candidate. BM25 alone has no cosine: the typical cosine of a right
     answer (NEUTRAL_COSINE) stands in, so the lexical evidence decides."""
-    evidence = measure(question, terms, ranked, index)
+    evidence = measure(query, ranked, index)
     if lexical_only:
         evidence.sentence_cosine = NEUTRAL_COSINE
     if not ranked:
         return Confidence(0.0, False, ["no passage matches the question"], evidence)
     probability = score(evidence)
     confident = probability >= THRESHOLD
-    return Confidence(round(probability, 4), confident, [] if confident else reasons(evidence), evidence)
+    return Confidence(round(probability, 4), confident, [] if confident else reasons(evidence, query), evidence)
 
 
-def reasons(evidence: Evidence) -> list[str]:
+def reasons(evidence: Evidence, query: Query) -> list[str]:
     """Why the answer is doubted, the strongest first, in words a reader of the reply understands."""
     found = []
     unknown = [t for t in evidence.missing_names if t in evidence.unknown]
     elsewhere = [t for t in evidence.missing_names if t not in evidence.unknown]
     if unknown:
-        found.append(f"names not found in the documents: {', '.join(phrases(unknown, evidence.question))}")
+        found.append(f"names not found in the documents: {', '.join(phrases(unknown, query))}")
     if elsewhere:
-        found.append(f"names not found in the passage: {', '.join(phrases(elsewhere, evidence.question))}")
+        found.append(f"names not found in the passage: {', '.join(phrases(elsewhere, query))}")
     if evidence.coverage < 0.5:
         found.append(f"only {evidence.coverage:.0%} of the question's words are in the passage")
     if evidence.sentence_cosine < 0.45:
@@ -241,22 +232,21 @@ def reasons(evidence: Evidence) -> list[str]:
     return found or ["the passage is a weak match for the question"]
 
 
-def phrases(terms: list[str], question: str) -> list[str]:
+def phrases(terms: list[str], query: Query) -> list[str]:
     """Terms that stand next to each other in the question joined back into one name.
 
     Example: ["Olaf", "Scholz", "1990"] in "What did Olaf Scholz say in 1990?" -> ["Olaf Scholz", "1990"]."""
     joined: list[str] = []
     used: set[str] = set()
     previous_end = -2
-    for match in TOKEN.finditer(question):
-        token = match.group()
+    for token, (start, end) in zip(query.tokens, query.token_spans):
         if token not in terms or token in used:
             previous_end = -2
             continue
-        if joined and previous_end >= 0 and question[previous_end : match.start()].isspace():
+        if joined and previous_end >= 0 and query.text[previous_end:start].isspace():
             joined[-1] += " " + token
         else:
             joined.append(token)
         used.add(token)
-        previous_end = match.end()
+        previous_end = end
     return joined

@@ -1,19 +1,16 @@
-"""Ranked candidates -> cited hits: where each passage is (offsets, pages, boxes, printed page
+"""Cite: ranked candidates -> cited hits: where each passage is (offsets, pages, boxes, printed page
 numbers, a Word section) and which of its sentences answers best. Repeats are dropped here: the
 same paragraph published twice is returned once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qa.search.retrieve import Candidate
 from qa.store import ScoringRow, Store
 from qa.terms import stem, words
-
-if TYPE_CHECKING:
-    from qa.search import Candidate
 
 
 @dataclass
