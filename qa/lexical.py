@@ -285,7 +285,7 @@ def sentence_match(row: ScoringRow, weights: dict[str, float]) -> float:
     """The IDF-weighted share of the question's (stemmed) terms that the passage's best sentence
     holds. An answer sentence tends to hold the question's words together ("Hamilton County covers
     approximately 538 square miles"); a passage that has them in different sentences is more often
-    about something beside the point. The re-rank weighs it (qa/search.py); the abstention
+    about something beside the point. The re-rank weighs it (qa/search/rerank.py); the abstention
     measures it (qa/search/assess.py)."""
     total = sum(weights.values())
     if not total or not len(row.sentences):

@@ -1,7 +1,7 @@
 """The pages a question names: "on page 17", "page fourteen", "the cover page", "slide 3".
 
 Someone holding a report asks about "the table on page 12" by the number printed on the page, or
-by the viewer's count; search (qa/search.py) looks at the passages on those pages first, matching
+by the viewer's count; search (qa/search/retrieve.py) looks at the passages on those pages first, matching
 either count (a page's label, qa/documents.py `Page.label`, is the printed one).
 
 Example: "What is the word in the orange box on page 17?" -> [17];

@@ -13,7 +13,7 @@ the cards of the documents it may see:
 - kinds: "annual report", "10-K", "quarterly report", "manual", "agreement", ...
 
 The documents that match all it names are the route; search looks at their passages first
-(qa/search.py). Years alone route only in a collection of periodic documents (most cards have a
+(qa/search/retrieve.py). Years alone route only in a collection of periodic documents (most cards have a
 year): in a set of encyclopedia articles "in 2016" is about an event, not a document. A question
 that names an issuer or a period no document holds gets `missing`, the reason the answer is doubted
 ("no document for 2019; closest: the annual report (Form 10-K) for 2018 and for 2020").

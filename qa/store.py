@@ -116,7 +116,7 @@ class ScoringRow:
     vector: np.ndarray
     sentences: np.ndarray  # (n, 2) document offsets
     sentence_vectors: np.ndarray  # (n, dimension)
-    collection: str = "default"  # the document's: a question keeps to the collection it asked (qa/search.py)
+    collection: str = "default"  # the document's: a question keeps to the collection it asked (qa/search/pipeline.py)
 
 
 @dataclass
