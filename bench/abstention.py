@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--dump", type=Path, help="Write (or, with --fit, read) one row a question.")
     parser.add_argument("--fit", metavar="SET", help="Fit the weights on SET's rows in --dump; print them and "
                         "what they give on every set.")
-    parser.add_argument("--features", nargs="+", default=[n for n in confidence.WEIGHTS if n != "bias"])
+    parser.add_argument("--features", nargs="+", default=[n for n in assess.WEIGHTS if n != "bias"])
     args = parser.parse_args()
     if args.fit:
         rows = [json.loads(line) for line in args.dump.read_text().splitlines()]
@@ -151,7 +151,7 @@ def main() -> None:
         print(json.dumps(weights))
         for name in dict.fromkeys(r["set"] for r in rows):
             subset = [r for r in rows if r["set"] == name]
-            print(summarise(name, subset, lambda r: probability(weights, r["features"]) < confidence.THRESHOLD))
+            print(summarise(name, subset, lambda r: probability(weights, r["features"]) < assess.THRESHOLD))
         return
     results, dumped = [], []
     for name in args.sets:

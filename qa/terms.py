@@ -44,6 +44,13 @@ FRAME_WORDS = frozenset({"according", "mention", "mentioned", "mentions", "docum
                          "shown", "listed", "written"})
 
 
+# A sentence telling how to answer rather than asking: "Write the answer in list format.", "Round
+# your answer to two decimal places.", "Please answer in USD millions."
+INSTRUCTION = re.compile(r"(?:^|(?<=[.?!]))\s*(?:please\s+)?(?:write|give|round|answer|provide|list|express|"
+                         r"return|format|compute|calculate|use|respond|state|report)\b[^.?!]*[.?!]?", re.IGNORECASE)
+SENTENCE = re.compile(r"[^.?!]+[.?!]?")
+
+
 def answer_kind(question: str) -> str | None:
     """The noun that names what kind of answer the question wants, when it has one.
 
@@ -56,12 +63,17 @@ def answer_kind(question: str) -> str | None:
 
 
 def without_frame(terms: list[str], question: str) -> list[str]:
-    """The terms an answering sentence should hold: without the frame words and the noun naming the
-    kind of answer (all of the terms when that leaves none).
+    """The terms an answering sentence should hold: without the frame words, the noun naming the
+    kind of answer, and the words of instructions on how to answer ("Write the answer in list
+    format", "Round your answer to two decimal places") (all of the terms when that leaves none).
 
     Example: "What is the name of the governor as mentioned in the report?" -> ["governor"]."""
     kind = answer_kind(question)
-    return [term for term in terms if term != kind and term not in FRAME_WORDS] or terms
+    instructed = {word for sentence in INSTRUCTION.findall(question) for word in words(sentence)}
+    asked = {word for sentence in SENTENCE.findall(question) if not INSTRUCTION.fullmatch(sentence.strip())
+             for word in words(sentence)}
+    return [term for term in terms if term != kind and term not in FRAME_WORDS
+            and not (term in instructed and term not in asked)] or terms
 
 
 def query_terms(question: str) -> list[str]:

@@ -72,3 +72,14 @@ def test_the_frame_and_the_kind_of_answer_are_not_terms_an_answer_holds():
     question = "What is the name of the governor as mentioned in the report?"
     assert without_frame(query_terms(question), question) == ["governor"]
     assert without_frame(["report"], "What report?") == ["report"]  # never left with nothing
+
+
+def test_instructions_on_how_to_answer_are_frame():
+    """"Write the answer in list format" says how to answer, not what the answer holds."""
+    from qa.terms import query_terms, without_frame
+
+    question = "Which cities does the cloud provider have teams in? Write the answer in list format."
+    assert without_frame(query_terms(question), question) == ["cities", "cloud", "provider", "teams"]
+    question = "Answer as an analyst would. What is the FY2015 depreciation margin for AMD? Round to two decimals."
+    assert without_frame(query_terms(question), question) == ["fy2015", "depreciation", "margin", "amd"]
+    assert without_frame(query_terms("List the datasets."), "List the datasets.") == ["list", "datasets"]
