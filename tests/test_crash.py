@@ -95,9 +95,15 @@ def test_killed_server_keeps_every_confirmed_upload(seeds_index_dir, tmp_path):
             server = start_server(folder, port, log)
         writers = [threading.Thread(target=upload_until_killed, args=(port, n, trial, confirmed, lock, cut_off))
                    for n in range(WRITERS)]
+        before = len(confirmed)
         for writer in writers:
             writer.start()
-        time.sleep(rng.uniform(0.05, 1.5))
+        # A random moment once uploads are landing (on a loaded machine the first takes a while), so
+        # that every trial kills a server that has confirmed something and is writing more.
+        waited = time.monotonic()
+        while len(confirmed) == before and time.monotonic() - waited < 60:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 1.0))
         os.kill(server.pid, signal.SIGKILL)
         server.wait()
         for writer in writers:
