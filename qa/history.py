@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     owner TEXT,                              -- SHA-256 of the token that opened it; NULL: no token
     turns INTEGER NOT NULL DEFAULT 0,
     collections TEXT NOT NULL DEFAULT '[]',  -- JSON: the collections its turns asked in
-    topic TEXT                               -- JSON: what its last turn carries forward
+    topic TEXT,                              -- JSON: what its last turn carries forward
+    last_asked REAL                          -- when its last turn was asked (pruning reads it by index)
 );
 CREATE TABLE IF NOT EXISTS turns (
     conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
@@ -59,6 +60,12 @@ CREATE TABLE IF NOT EXISTS cited (
 );
 CREATE INDEX IF NOT EXISTS cited_by_turn ON cited (conversation_id, idx);
 """
+# Made by initialise, once last_asked exists (a file from before gains the column first).
+PRUNING_INDEXES = """
+CREATE INDEX IF NOT EXISTS conversations_by_last_asked ON conversations (last_asked);
+CREATE INDEX IF NOT EXISTS conversations_by_created ON conversations (created_at);
+"""
+PRUNE_COUNT_EVERY = 100  # new conversations between two counts of them (the age limit is kept at each)
 # Added to a conversations table from before they were kept there; filled from its turns.
 HEAD_COLUMNS = ["owner TEXT", "turns INTEGER NOT NULL DEFAULT 0", "collections TEXT NOT NULL DEFAULT '[]'",
                 "topic TEXT"]
@@ -89,6 +96,7 @@ class ConversationStore(Database):
 
     def __init__(self, path: Path, max_age_days: float = 30, max_count: int = 10_000, max_turns: int = 100):
         self.max_age_days, self.max_count, self.max_turns = max_age_days, max_count, max_turns
+        self._started = 0  # conversations started by this process: the count limit is kept every PRUNE_COUNT_EVERY
         super().__init__(path, CONVERSATION_SCHEMA)
 
     def initialise(self, db: sqlite3.Connection) -> None:
@@ -100,6 +108,13 @@ class ConversationStore(Database):
                 db.execute(f"ALTER TABLE conversations ADD COLUMN {column}")
             for statement in statements(FILL_HEADS):
                 db.execute(statement)
+        if "last_asked" not in present:
+            db.execute("ALTER TABLE conversations ADD COLUMN last_asked REAL")
+        if "last_asked" not in present or "owner" not in present:
+            db.execute("UPDATE conversations SET last_asked = coalesce((SELECT max(asked_at) FROM turns "
+                       "WHERE conversation_id = conversations.id), created_at)")
+        for statement in statements(PRUNING_INDEXES):
+            db.execute(statement)
 
     def unwritable(self, schema: str, error: sqlite3.OperationalError) -> None:
         log.warning("conversations are kept in memory: %s cannot be written (%s)", self.path, error)
@@ -132,9 +147,10 @@ class ConversationStore(Database):
         """Append a turn (the documents its passages cite recorded with it), creating the conversation,
         owned by `owner`, with its first one. ConversationFull when it has max_turns already."""
         documents = {passage["citation"]["document_id"] for passage in answer.get("passages", [])}
+        now = time.time()
         with self.transaction() as db:
-            if db.execute("INSERT OR IGNORE INTO conversations (id, created_at, owner) VALUES (?, ?, ?)",
-                          (conversation_id, time.time(), owner)).rowcount:
+            if db.execute("INSERT OR IGNORE INTO conversations (id, created_at, owner, last_asked) VALUES (?, ?, ?, ?)",
+                          (conversation_id, now, owner, now)).rowcount:
                 self._prune(db)
             turns, collections = db.execute("SELECT turns, collections FROM conversations WHERE id = ?",
                                             (conversation_id,)).fetchone()
@@ -144,9 +160,9 @@ class ConversationStore(Database):
             db.executemany("INSERT OR IGNORE INTO cited VALUES (?, ?, ?)",
                            [(document, conversation_id, turns) for document in sorted(documents)])
             collections = json.loads(collections)
-            db.execute("UPDATE conversations SET turns = ?, collections = ?, topic = ? WHERE id = ?",
+            db.execute("UPDATE conversations SET turns = ?, collections = ?, topic = ?, last_asked = ? WHERE id = ?",
                        (turns + 1, json.dumps(collections + [collection] if collection not in collections
-                                              else collections), json.dumps(topic) if topic else None,
+                                              else collections), json.dumps(topic) if topic else None, now,
                         conversation_id))
 
     def turns(self, conversation_id: str) -> list[dict]:
@@ -177,10 +193,11 @@ class ConversationStore(Database):
             return len(rows)
 
     def _prune(self, db: sqlite3.Connection) -> None:
-        """Delete conversations idle for longer than max_age_days, then all but the newest max_count
-        (their turns go by cascade: foreign keys are on for every connection)."""
-        cutoff = time.time() - self.max_age_days * 86400
-        db.execute("DELETE FROM conversations WHERE created_at < ? AND NOT EXISTS "
-                   "(SELECT 1 FROM turns WHERE conversation_id = conversations.id AND asked_at >= ?)", (cutoff, cutoff))
-        db.execute("DELETE FROM conversations WHERE id IN "
-                   "(SELECT id FROM conversations ORDER BY created_at DESC LIMIT -1 OFFSET ?)", (self.max_count,))
+        """Delete conversations idle for longer than max_age_days (by the index on last_asked: what is
+        due, not a scan), and every PRUNE_COUNT_EVERY new ones, all but the newest max_count (their
+        turns go by cascade: foreign keys are on for every connection)."""
+        db.execute("DELETE FROM conversations WHERE last_asked < ?", (time.time() - self.max_age_days * 86400,))
+        self._started += 1
+        if self._started % PRUNE_COUNT_EVERY == 1 or self.max_count < PRUNE_COUNT_EVERY:
+            db.execute("DELETE FROM conversations WHERE created_at < (SELECT created_at FROM conversations "
+                       "ORDER BY created_at DESC LIMIT 1 OFFSET ?)", (self.max_count - 1,))
