@@ -260,6 +260,8 @@ def row_labels(text: str) -> list[list[str]]:
 
     Example: "Total assets | $ | 101,450\nGoodwill | 35,546" -> [["total", "asset"], ["goodwil"]]."""
     labels = []
+    if " | " not in text:  # no row: most passages
+        return labels
     for line in text.split("\n"):
         if " | " in line:
             label = [stem(w) for w in words(line.split(" | ", 1)[0]) if w not in STOP_WORDS]

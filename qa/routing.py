@@ -67,6 +67,8 @@ class Directory:
 
     def __init__(self, cards: list[Card]):
         self.entries = [Entry(card, kind_family(card)) for card in cards]
+        self.years = np.array([card.year or 0 for card in cards], dtype=np.int64)
+        self.kinds = np.array([entry.kind or "" for entry in self.entries], dtype=object)
         self.by_name: dict[tuple[str, ...], set[int]] = {}
         self.by_squashed: dict[str, set[int]] = {}
         for row, card in enumerate(cards):
@@ -81,56 +83,62 @@ class Directory:
     def route(self, query: Query, allowed: np.ndarray) -> Route:
         """The documents among `allowed` (bool by catalog row) that the question names."""
         route = Route()
-        rows = set(np.flatnonzero(allowed).tolist())
-        if not rows:
-            return route
-        issuers, issuer_words = self.issuers_named(query.words, rows)
+        issuers, issuer_words = self.issuers_named(query.words, allowed)
         years, kind, kind_words = query.years, query.kind, query.kind_words
-        candidates = issuers if issuers else rows
-        with_years = [row for row in candidates if self.entries[row].card.year is not None]
-        periodic = bool(issuers) or len(with_years) >= PERIODIC_SHARE * len(candidates)
-        if issuers:
+        named_issuer = bool(issuers.any())
+        if not (named_issuer or years or kind) or not allowed.any():
+            return route  # names no document: most questions, and every question of a collection without cards
+        candidates = issuers if named_issuer else allowed
+        with_years = candidates & (self.years > 0)
+        periodic = named_issuer or with_years.sum() >= PERIODIC_SHARE * candidates.sum()
+        if named_issuer:
             route.issuer_named = True
             route.words |= issuer_words
             route.named.append(" ".join(sorted(issuer_words)))
-        if kind and any(self.entries[row].kind == kind for row in candidates):
-            candidates = {row for row in candidates if self.entries[row].kind == kind}
+        if kind and (candidates & (self.kinds == kind)).any():
+            candidates = candidates & (self.kinds == kind)
             route.words |= kind_words
             route.named.append(kind)
-        if years and periodic and with_years:
+        if years and periodic and with_years.any():
             year = max(years, key=lambda y: (years[y], y))
-            dated = {row for row in candidates if self.entries[row].card.year == year}
-            if dated:
+            dated = candidates & (self.years == year)
+            if dated.any():
                 candidates = dated
                 route.words |= {str(y) for y in years} | {f"fy{y}" for y in years} | {f"fy{y % 100:02d}" for y in years}
                 route.named.append(f"{year}")
             else:
                 route.missing = self.missing_period(year, candidates)
-        if not route.named or len(candidates) == len(rows):  # names nothing that tells documents apart
+        if not route.named or candidates.sum() == allowed.sum():  # names nothing that tells documents apart
             return Route(missing=route.missing, issuer_named=route.issuer_named)
-        route.documents = sorted(candidates)
+        route.documents = np.flatnonzero(candidates).tolist()
         return route
 
-    def issuers_named(self, folded: list[str], rows: set[int]) -> tuple[set[int], set[str]]:
-        """The documents whose issuer a run of the question's words names, and those words."""
-        found: set[int] = set()
+    def issuers_named(self, folded: list[str], allowed: np.ndarray) -> tuple[np.ndarray, set[str]]:
+        """The documents (bool by row, among `allowed`) whose issuer a run of the question's words
+        names, and those words."""
+        found = np.zeros(len(self.entries), dtype=bool)
         used: set[str] = set()
+        if not self.by_name:
+            return found, used
         for size in range(min(MAX_NAME_WORDS, len(folded)), 0, -1):
             for start in range(len(folded) - size + 1):
                 run = tuple(folded[start : start + size])
-                matched = (self.by_name.get(run, set()) | self.by_squashed.get("".join(run), set())) & rows
+                matched = self.by_name.get(run, set()) | self.by_squashed.get("".join(run), set())
                 if matched:
-                    found |= matched
-                    used |= set(run)
+                    rows = [row for row in matched if allowed[row]]
+                    if rows:
+                        found[rows] = True
+                        used |= set(run)
         return found, used
 
-    def missing_period(self, year: int, candidates: set[int]) -> str:
+    def missing_period(self, year: int, candidates: np.ndarray) -> str:
         """"no document for 2019; closest: the annual report (Form 10-K) for 2018 and for 2020"."""
-        held = sorted({self.entries[row].card.year for row in candidates if self.entries[row].card.year})
+        rows = np.flatnonzero(candidates).tolist()
+        held = sorted({self.entries[row].card.year for row in rows if self.entries[row].card.year})
         below = [y for y in held if y < year][-1:]
         above = [y for y in held if y > year][:1]
         closest = below + above
-        kinds = Counter(self.entries[row].card.kind.value for row in candidates if self.entries[row].card.kind)
+        kinds = Counter(self.entries[row].card.kind.value for row in rows if self.entries[row].card.kind)
         what = f"the {kinds.most_common(1)[0][0]} " if kinds else "the documents "
         return (f"no document for {year}; closest: {what}{' and '.join(f'for {y}' for y in closest)}" if closest
                 else f"no document for {year}")
@@ -147,7 +155,7 @@ class Directory:
         if not issuers:
             return None
         for name in query.organisations:
-            if not self.issuers_named(words(name), set(rows))[0] and name.split()[0].casefold() not in ("the", "what"):
+            if not self.issuers_named(words(name), allowed)[0].any() and name.split()[0].casefold() not in ("the", "what"):
                 listed = ", ".join(issuers[:5]) + (", ..." if len(issuers) > 5 else "")
                 return f"no document from {name}; the documents are from {listed}"
         return None
