@@ -123,6 +123,8 @@ class Catalog:
             if self._tables is None:
                 self._tables = Tables(self.store)
             tables = self._tables
+        if not tables.directory.may_name(query):  # most questions: skip the scope's mask
+            return Route(), None, None
         allowed = tables.kept(scope)
         route = tables.directory.route(query, allowed)
         stranger = tables.directory.organisations_missing(query, route, allowed)

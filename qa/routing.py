@@ -113,6 +113,17 @@ class Directory:
         route.documents = np.flatnonzero(candidates).tolist()
         return route
 
+    def may_name(self, query: Query) -> bool:
+        """Whether the question names a year, a kind, or any document's issuer (a cheap first look)."""
+        if query.years or query.kind:
+            return True
+        if not self.by_name:
+            return False
+        folded = query.words
+        return any(tuple(folded[start : start + size]) in self.by_name or "".join(folded[start : start + size])
+                   in self.by_squashed for size in range(1, min(MAX_NAME_WORDS, len(folded)) + 1)
+                   for start in range(len(folded) - size + 1))
+
     def issuers_named(self, folded: list[str], allowed: np.ndarray) -> tuple[np.ndarray, set[str]]:
         """The documents (bool by row, among `allowed`) whose issuer a run of the question's words
         names, and those words."""
