@@ -237,14 +237,10 @@ def serve(host: str, port: int, threads: int, ray_address: str | None, replicas:
         serve_on_cluster(ray_address, replicas, shards, host, port, index_dir, model)
         return
 
-    import faiss
     import waitress
 
     from qa.app import create_app
-
-    # Serving runs one search per request on each of several threads: FAISS's own OpenMP threads
-    # would only oversubscribe the cores (the model backends size their pools to the cores).
-    faiss.omp_set_num_threads(1)
+    # (FAISS searches run on one OpenMP thread in whichever thread asks: qa/vectors.py.)
     from qa.errors import IndexNotBuilt
 
     app = create_app({"INDEX": index_dir, "MODEL": model, "HOST": host})
