@@ -223,7 +223,11 @@ def ask(question: str, top_k: int, as_json: bool, collection: str, source: str |
 @main.command()
 @click.option("--host", envvar="QA_HOST", default=settings.DEFAULTS["HOST"], show_default=True)
 @click.option("--port", envvar="QA_PORT", default=settings.DEFAULTS["PORT"], show_default=True, type=int)
-@click.option("--threads", envvar="QA_THREADS", default=settings.DEFAULTS["THREADS"], show_default=True, type=int)
+@click.option("--threads", envvar="QA_THREADS", default=settings.DEFAULTS["THREADS"], show_default=True, type=int,
+              help="Request threads in each server process.")
+@click.option("--workers", envvar="QA_WORKERS", default=None, type=click.IntRange(1, 256),
+              help="Server processes (env QA_WORKERS) sharing the index; default: one per core. 1 serves from "
+                   "this process (waitress); more, from a gunicorn master's worker processes.")
 @ray_option
 @click.option("--replicas", default=2, show_default=True, type=click.IntRange(1, 256),
               help="With --ray: replicas of the app behind Ray Serve.")
@@ -233,32 +237,19 @@ def ask(question: str, top_k: int, as_json: bool, collection: str, source: str |
 @model_option
 @engine_options
 @friendly_errors
-def serve(host: str, port: int, threads: int, ray_address: str | None, replicas: int, shards: int, index_dir: str,
-          model: str | None) -> None:
-    """Serve the JSON API and the chat page (waitress, a production WSGI server; with --ray, Ray Serve)."""
-    import signal
-
+def serve(host: str, port: int, threads: int, workers: int | None, ray_address: str | None, replicas: int,
+          shards: int, index_dir: str, model: str | None) -> None:
+    """Serve the JSON API and the chat page: a process per core (gunicorn's prefork workers), one
+    process with --workers 1 (waitress), or with --ray, Ray Serve."""
     if ray_address:
         serve_on_cluster(ray_address, replicas, shards, host, port, index_dir, model)
         return
 
-    import waitress
+    from qa.serving import default_workers
+    from qa.serving import serve as run_server
 
-    from qa.app import create_app
-    # (FAISS searches run on one OpenMP thread in whichever thread asks: qa/vectors.py.)
-    from qa.errors import IndexNotBuilt
-
-    app = create_app({"INDEX": index_dir, "MODEL": model, "HOST": host})
-    try:
-        app.extensions["qa"].warm_up()
-    except IndexNotBuilt as error:
-        click.echo(f"warning: {error.message}", err=True)  # serve anyway: /api/* answers 503 until built
-    app.extensions["mcp"].start()  # the MCP transport's event loop, ready for the first client
-    click.echo(f"qa serving {index_dir} on http://{host}:{port} (MCP at /mcp)", err=True)
-    # SIGTERM ends the server as Ctrl-C does (waitress stops on SystemExit), so the exit handlers
-    # run and the FAISS and BM25 files left unsaved by recent writes are saved (qa/saver.py).
-    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
-    waitress.serve(app, host=host, port=port, threads=threads, ident="qa")
+    config = settings.resolve({"INDEX": index_dir, "MODEL": model, "HOST": host})
+    run_server(config, host, port, threads, workers or default_workers(), echo=lambda line: click.echo(line, err=True))
 
 
 def serve_on_cluster(address: str, replicas: int, shards: int, host: str, port: int, index_dir: str,
