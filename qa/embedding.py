@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.batching import Batcher
 from qa.errors import QAError
 from qa.maxsim import WordStates, content_words
 
@@ -132,6 +133,8 @@ class Embedder:
         self.max_tokens = max_sequence_length(path)
         self._queries: OrderedDict[str, tuple[np.ndarray, WordStates]] = OrderedDict()
         self._queries_lock = threading.Lock()
+        # Questions asked while the model is busy are encoded together in its next pass (qa/batching.py).
+        self._question_batches: Batcher[str, tuple[np.ndarray, WordStates]] = Batcher(self._encode_questions)
         if self.backend == "torch":
             self._load_torch()
         else:
@@ -215,11 +218,15 @@ class Embedder:
             if found is not None:
                 self._queries.move_to_end(text)
                 return found
-        encoded = self.encode([text], None, words=True)
-        found = (encoded.vectors[0], encoded.words[0])
+        found = self._question_batches(text)
         with self._queries_lock:
             self._remember(text, found)
         return found
+
+    def _encode_questions(self, texts: list[str]) -> list[tuple[np.ndarray, WordStates]]:
+        """One pass over questions asked at once: each one's vector (its own copy) and word states."""
+        encoded = self.encode(texts, None, words=True)
+        return [(vector.copy(), words) for vector, words in zip(encoded.vectors, encoded.words)]
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Encode questions in one batch and remember them (vector and word states) for encode_query."""
