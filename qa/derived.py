@@ -257,10 +257,11 @@ class DerivedIndexes:
                     self.lexical = merged
             vectors_at, lexical_at = self._files_at
             # Another serving process may have saved this generation already (every file is written
-            # whole, and one generation is one state of the store): not written again.
-            if self.folder.vectors_file(generation).is_file():
+            # whole, and one generation is one state of the store): not written again. Unless this
+            # process rebuilt its index (-1: of another type, or from a damaged file): then it is saved.
+            if vectors_at != -1 and self.folder.vectors_file(generation).is_file():
                 vectors_at = generation
-            if lexical_at != generation and saved_generation(self.folder.lexical) == generation:
+            if lexical_at not in (-1, generation) and saved_generation(self.folder.lexical) == generation:
                 lexical_at = generation
             if vectors_at != generation or not self.folder.vectors_file(generation).is_file():
                 self.vectors.save(self.folder.vectors_file(generation))
