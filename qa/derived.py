@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 from filelock import FileLock, Timeout
 
+from qa.batching import Batcher
 from qa.catchup import difference, stored_texts, stored_vectors
 from qa.folder import DATABASE, IndexFolder
 from qa.lexical import LexicalIndex
@@ -36,6 +37,7 @@ from qa.store import Change, Store
 from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
 
 SAVE_INTERVAL = 30.0  # seconds: at most one save of the derived files this often while writes come in
+BATCH_SEARCH_FROM = 20_000  # flat indexes this large batch concurrent searches (below, one costs ~0.1 ms)
 EXIT_LOCK_WAIT = 20.0  # seconds a save at exit waits for another process's write or save
 REBUILD_SHARE = 0.5  # a file differing from the store by more than this share of its passages is rebuilt
 
@@ -58,6 +60,7 @@ class DerivedIndexes:
         self.generation = -1  # of the store, that both in-memory indexes hold
         self._files_at = (-1, -1)  # generations of the FAISS and BM25 files this process last read or wrote
         self.saver = Saver(self._save_in_background, SAVE_INTERVAL, name=f"qa-saver {folder.path}")
+        self._flat_searches = Batcher(self._search_together)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -78,8 +81,26 @@ class DerivedIndexes:
 
     def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         vectors, _ = self.current()
+        if within is None and len(vectors) >= BATCH_SEARCH_FROM and vectors.kind == "flat":
+            return self._flat_searches((np.asarray(query, dtype=np.float32), k))
         with self.reading:
             return vectors.search(query, k, within)
+
+    def _search_together(self, asked: list[tuple[np.ndarray, int]]) -> list[list[tuple[int, float]]]:
+        """Unfiltered searches of a large flat index asked while another ran, in one FAISS call per k
+        (qa/batching.py): the vectors are read once for all of them. An IVF index reads a few lists a
+        query (under a millisecond at 100k): there batching does not pay, and is not done."""
+        found: list[list[tuple[int, float]] | None] = [None] * len(asked)
+        with self.reading:
+            vectors = self.vectors
+            for k in dict.fromkeys(k for _, k in asked):
+                rows = [number for number, (_, wanted) in enumerate(asked) if wanted == k]
+                if len(rows) == 1:
+                    found[rows[0]] = vectors.search(asked[rows[0]][0], k)
+                    continue
+                for row, hits in zip(rows, vectors.search_many(np.stack([asked[row][0] for row in rows]), k)):
+                    found[row] = hits
+        return found
 
     def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None,
              whole_index: bool = False) -> list[tuple[int, float]]:

@@ -28,6 +28,7 @@ ingest, a rebuild) keep every core.
 from __future__ import annotations
 
 import math
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -93,6 +94,26 @@ def one_openmp_thread() -> Iterator[None]:
     finally:
         if before != 1:
             faiss.omp_set_num_threads(before)
+
+
+_blas_setting = threading.Lock()
+
+
+@contextmanager
+def blas_for_several() -> Iterator[None]:
+    """FAISS reads a flat index once for several queries (BLAS) from 2 queries instead of its 20.
+    Below 20 it loops, reading every vector once per query (98,606 vectors, one thread: 8 queries
+    72 ms one by one, 66 ms in FAISS's loop, 20 ms by BLAS). The threshold is one number for the
+    process, so it is lowered only for the call (a lone query never comes here: it keeps FAISS's
+    loop, bit for bit), under a lock; the one thing that could meet it meanwhile is a 2-19 vector
+    IVF add of another index in the same process (its assignment then by BLAS)."""
+    with _blas_setting:
+        before = faiss.cvar.distance_compute_blas_threshold
+        faiss.cvar.distance_compute_blas_threshold = 2
+        try:
+            yield
+        finally:
+            faiss.cvar.distance_compute_blas_threshold = before
 
 
 class VectorIndex:
@@ -179,6 +200,18 @@ class VectorIndex:
                 scores, ids = self.index.search(query, min(wanted, kept), params=self.restricted(within, kept))
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:k]
+
+    def search_many(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """`search` of several queries in one call (no filter): the k nearest of each, best first.
+        A flat index reads its vectors once for all of them (by BLAS, see blas_for_several); a score
+        may then differ from the lone search's in its last bit."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dimension)
+        if len(self) == 0 or k <= 0:
+            return [[] for _ in queries]
+        with one_openmp_thread(), blas_for_several():
+            scores, ids = self.index.search(queries, min(k + TIE_MARGIN, len(self)))
+        return [sorted(((int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0),
+                       key=lambda hit: (-hit[1], hit[0]))[:k] for row_ids, row_scores in zip(ids, scores)]
 
     def restricted(self, within: np.ndarray, kept: int) -> faiss.SearchParameters:
         """Search parameters selecting the ids set in `within`. An IVF index scans more clusters the
