@@ -27,11 +27,11 @@ from typing import Callable
 import numpy as np
 from filelock import FileLock, Timeout
 
+from qa import saver as saver_state
 from qa.batching import Batcher
 from qa.catchup import difference, stored_texts, stored_vectors
 from qa.folder import DATABASE, IndexFolder
 from qa.lexical import LexicalIndex
-from qa import saver as saver_state
 from qa.saver import Saver
 from qa.store import Change, Store
 from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
