@@ -27,6 +27,8 @@ from typing import Callable
 import numpy as np
 from filelock import FileLock, Timeout
 
+from qa import saver as saver_state
+from qa.batching import Batcher
 from qa.catchup import difference, stored_texts, stored_vectors
 from qa.folder import DATABASE, IndexFolder
 from qa.lexical import LexicalIndex
@@ -35,6 +37,8 @@ from qa.store import Change, Store
 from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
 
 SAVE_INTERVAL = 30.0  # seconds: at most one save of the derived files this often while writes come in
+BATCH_SEARCH_FROM = 20_000  # flat indexes this large batch concurrent searches (below, one costs ~0.1 ms)
+EXIT_LOCK_WAIT = 20.0  # seconds a save at exit waits for another process's write or save
 REBUILD_SHARE = 0.5  # a file differing from the store by more than this share of its passages is rebuilt
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,7 @@ class DerivedIndexes:
         self.generation = -1  # of the store, that both in-memory indexes hold
         self._files_at = (-1, -1)  # generations of the FAISS and BM25 files this process last read or wrote
         self.saver = Saver(self._save_in_background, SAVE_INTERVAL, name=f"qa-saver {folder.path}")
+        self._flat_searches = Batcher(self._search_together)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -76,8 +81,26 @@ class DerivedIndexes:
 
     def search(self, query: np.ndarray, k: int, within: np.ndarray | None = None) -> list[tuple[int, float]]:
         vectors, _ = self.current()
+        if within is None and len(vectors) >= BATCH_SEARCH_FROM and vectors.kind == "flat":
+            return self._flat_searches((np.asarray(query, dtype=np.float32), k))
         with self.reading:
             return vectors.search(query, k, within)
+
+    def _search_together(self, asked: list[tuple[np.ndarray, int]]) -> list[list[tuple[int, float]]]:
+        """Unfiltered searches of a large flat index asked while another ran, in one FAISS call per k
+        (qa/batching.py): the vectors are read once for all of them. An IVF index reads a few lists a
+        query (under a millisecond at 100k): there batching does not pay, and is not done."""
+        found: list[list[tuple[int, float]] | None] = [None] * len(asked)
+        with self.reading:
+            vectors = self.vectors
+            for k in dict.fromkeys(k for _, k in asked):
+                rows = [number for number, (_, wanted) in enumerate(asked) if wanted == k]
+                if len(rows) == 1:
+                    found[rows[0]] = vectors.search(asked[rows[0]][0], k)
+                    continue
+                for row, hits in zip(rows, vectors.search_many(np.stack([asked[row][0] for row in rows]), k)):
+                    found[row] = hits
+        return found
 
     def bm25(self, stems: list[str], k: int, within: np.ndarray | None = None,
              whole_index: bool = False) -> list[tuple[int, float]]:
@@ -111,10 +134,13 @@ class DerivedIndexes:
             if self.generation == change.generation - 1:
                 self._change(change.removed, change.added, change.vectors, change.texts, change.generation)
             else:
-                self._catch_up()
+                self._catch_up(save=True)
 
-    def _change(self, removed, added, vectors: np.ndarray, texts: list[tuple[str, str]], generation: int) -> None:
-        """Change both in-memory indexes (under `mutating`); questions wait only for the change itself."""
+    def _change(self, removed, added, vectors: np.ndarray, texts: list[tuple[str, str]], generation: int,
+                save: bool = True) -> None:
+        """Change both in-memory indexes (under `mutating`); questions wait only for the change itself.
+        `save`: the files are to be saved (this process wrote); a catch-up with another process's
+        writes leaves saving to that process, so N serving processes do not write the files N times."""
         self.vectors.own()  # a no-op after prepare(); for a catch-up, copied while questions read the mapping
         with self.reading:
             self.vectors.remove(removed)
@@ -126,25 +152,26 @@ class DerivedIndexes:
             merged = self.lexical.merged()  # built while questions read the old one
             with self.reading:
                 self.lexical = merged
-        if len(removed) or len(added):
+        if save and (len(removed) or len(added)):
             self.saver.changed()
 
     def _follow_store(self) -> None:
         if self.vectors is None:
             self._load()
         elif self.generation != self.store.generation:
-            self._catch_up()
+            self._catch_up(save=False)
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, save: bool) -> None:
         """Another process wrote: take its changes, found by the passage ids (exact: the indexes in
-        memory followed every write up to their generation)."""
+        memory followed every write up to their generation). `save`: a write of this process is among
+        them (see `_change`)."""
         dimension = self._dimension()
         with self.store.snapshot():
             generation = self.store.generation
             removed, added = difference(self.store.db, self.lexical.live_ids(), exact=True)
             vectors = stored_vectors(self.store.db, added, dimension)
             texts = stored_texts(self.store.db, added)
-        self._change(removed, added, vectors, texts, generation)
+        self._change(removed, added, vectors, texts, generation, save)
 
     # -- load -------------------------------------------------------------------------------------
 
@@ -250,6 +277,13 @@ class DerivedIndexes:
                 with self.reading:
                     self.lexical = merged
             vectors_at, lexical_at = self._files_at
+            # Another serving process may have saved this generation already (every file is written
+            # whole, and one generation is one state of the store): not written again. Unless this
+            # process rebuilt its index (-1: of another type, or from a damaged file): then it is saved.
+            if vectors_at != -1 and self.folder.vectors_file(generation).is_file():
+                vectors_at = generation
+            if lexical_at not in (-1, generation) and saved_generation(self.folder.lexical) == generation:
+                lexical_at = generation
             if vectors_at != generation or not self.folder.vectors_file(generation).is_file():
                 self.vectors.save(self.folder.vectors_file(generation))
                 self.folder.remove_vector_files(keep=generation)
@@ -262,9 +296,12 @@ class DerivedIndexes:
 
     def _save_in_background(self) -> None:
         """The saver's save: skipped when another process is writing (it saves its own; this one
-        tries again later) or the folder cannot be written (kept in memory, with a warning)."""
+        tries again later) or the folder cannot be written (kept in memory, with a warning). At exit
+        there is no later: it waits a while for the lock (several serving processes stop together,
+        and each saves what it wrote)."""
         try:
-            self.writer.acquire(timeout=0)  # immediate when this thread already holds it
+            # immediate when this thread already holds it
+            self.writer.acquire(timeout=EXIT_LOCK_WAIT if saver_state.exiting else 0)
         except Timeout:
             log.info("derived files not saved yet: another process is writing to %s", self.folder.path)
             self.saver.changed()
@@ -280,6 +317,15 @@ class DerivedIndexes:
                         self.folder.path, error)
         finally:
             self.writer.release()
+
+
+def saved_generation(path) -> int | None:
+    """The generation a BM25 file was saved at (one small member of the archive), None if unreadable."""
+    try:
+        with np.load(path) as saved:
+            return int(saved["generation"])
+    except Exception:  # noqa: BLE001 - missing, half-written by another version, damaged: not this generation
+        return None
 
 
 def too_far_behind(removed: np.ndarray, added: np.ndarray, passages: int) -> bool:

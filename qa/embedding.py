@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.batching import Batcher
 from qa.errors import QAError
 from qa.maxsim import WordStates, content_words
 
@@ -84,6 +85,21 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
+_processes = 1  # serving processes sharing this machine's cores (qa serve --workers): share_cores
+
+
+def share_cores(processes: int) -> None:
+    """This process is one of `processes` serving processes: its model runs on cores / processes
+    threads (at least one). Called before the model loads; 1 (the default) gives it every core."""
+    global _processes
+    _processes = max(1, processes)
+
+
+def model_threads() -> int:
+    """Threads the model's runtime gets in this process."""
+    return max(1, cpu_threads() // _processes)
+
+
 def choose_backend(requested: str, model_dir: str) -> str:
     from qa.export import exportable
 
@@ -117,6 +133,8 @@ class Embedder:
         self.max_tokens = max_sequence_length(path)
         self._queries: OrderedDict[str, tuple[np.ndarray, WordStates]] = OrderedDict()
         self._queries_lock = threading.Lock()
+        # Questions asked while the model is busy are encoded together in its next pass (qa/batching.py).
+        self._question_batches: Batcher[str, tuple[np.ndarray, WordStates]] = Batcher(self._encode_questions)
         if self.backend == "torch":
             self._load_torch()
         else:
@@ -129,7 +147,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer  # slow import, so only when needed
         from transformers.utils import logging as transformers_logging
 
-        torch.set_num_threads(cpu_threads())
+        torch.set_num_threads(model_threads())
         transformers_logging.disable_progress_bar()  # no "Loading weights" bar on every start
         model = SentenceTransformer(self.path, device="cpu")
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -154,13 +172,13 @@ class Embedder:
         counter.no_truncation()
         self._counter = counter
         load = load_openvino if self.backend == "openvino" else load_onnxruntime
-        self._run_batch, inputs, self.dimension = load(onnx_path, cpu_threads())
+        self._run_batch, inputs, self.dimension = load(onnx_path, model_threads())
         self._inputs = inputs
         # Uploads into a running service get a runtime of their own with one core fewer: on the
         # shared one, with every core, questions asked during an upload waited for it (p99 of
         # /api/ask at 100k under an upload a second: 1.66x / 1.72x the quiet p99 (flat / IVF);
         # with this, 1.40x / 1.27x, bench/query.py).
-        self._load_upload_runner = functools.partial(load, onnx_path, max(1, cpu_threads() - 1), upload=True)
+        self._load_upload_runner = functools.partial(load, onnx_path, max(1, model_threads() - 1), upload=True)
         self._run_upload = None
         self._upload_runner_lock = threading.Lock()
 
@@ -200,11 +218,15 @@ class Embedder:
             if found is not None:
                 self._queries.move_to_end(text)
                 return found
-        encoded = self.encode([text], None, words=True)
-        found = (encoded.vectors[0], encoded.words[0])
+        found = self._question_batches(text)
         with self._queries_lock:
             self._remember(text, found)
         return found
+
+    def _encode_questions(self, texts: list[str]) -> list[tuple[np.ndarray, WordStates]]:
+        """One pass over questions asked at once: each one's vector (its own copy) and word states."""
+        encoded = self.encode(texts, None, words=True)
+        return [(vector.copy(), words) for vector, words in zip(encoded.vectors, encoded.words)]
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Encode questions in one batch and remember them (vector and word states) for encode_query."""

@@ -24,6 +24,7 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 _savers: weakref.WeakSet[Saver] = weakref.WeakSet()
+exiting = False  # set when the process's exit handlers run: a save then waits for the writer lock
 
 
 class Saver:
@@ -80,5 +81,7 @@ class Saver:
 
 @atexit.register
 def _flush_all() -> None:
+    global exiting
+    exiting = True
     for saver in list(_savers):
         saver.flush()  # waits for a save in progress, then saves what is pending

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     max_content_length: int = Field(1024 * 1024, ge=1024, description="Request body limit of the JSON API.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    threads: int = Field(8, ge=1, le=256, description="WSGI worker threads in `qa serve`.")
+    threads: int = Field(8, ge=1, le=256, description="WSGI worker threads in `qa serve` (in each worker process).")
+    workers: int | None = Field(None, ge=1, le=256, description="Server processes in `qa serve`, each with its "
+                                                                "threads; unset = one per core.")
     upload_max_bytes: int = Field(10 * 1024 * 1024, ge=1, description="A document sent to POST /api/documents.")
     api_token: str | None = Field(None, description="Bearer token for writes; unset = writes disabled.")
     read_token: str | None = Field(None, description="Bearer token for reads; unset = reads open.")

@@ -106,12 +106,12 @@ def test_a_public_bind_answers_any_name_and_serve_says_reads_are_open(hashing_in
     monkeypatch.delenv("QA_READ_TOKEN", raising=False)
     monkeypatch.delenv("QA_TOKENS_FILE", raising=False)
     runner = CliRunner()
-    exposed = runner.invoke(main, ["serve", "--index", str(hashing_index_dir), "--host", "0.0.0.0", "--port", "8123"])
+    exposed = runner.invoke(main, ["serve", "--index", str(hashing_index_dir), "--host", "0.0.0.0", "--port", "8123", "--workers", "1"])
     assert exposed.exit_code == 0, exposed.output
     assert "WARNING: serving on 0.0.0.0, beyond this machine, with reads open" in exposed.output
     assert served and served[-1]["host"] == "0.0.0.0"  # a stand-in: nothing listened
     monkeypatch.setenv("QA_READ_TOKEN", "a-read-token-of-some-length")
-    guarded = runner.invoke(main, ["serve", "--index", str(hashing_index_dir), "--host", "0.0.0.0", "--port", "8123"])
+    guarded = runner.invoke(main, ["serve", "--index", str(hashing_index_dir), "--host", "0.0.0.0", "--port", "8123", "--workers", "1"])
     assert guarded.exit_code == 0 and "WARNING" not in guarded.output
-    local = runner.invoke(main, ["serve", "--index", str(hashing_index_dir), "--port", "8123"])
+    local = runner.invoke(main, ["serve", "--index", str(hashing_index_dir), "--port", "8123", "--workers", "1"])
     assert local.exit_code == 0 and "WARNING" not in local.output

@@ -116,7 +116,7 @@ def ingest(index: Index, paths: list[Path], address: str, prune: bool = False, p
     """As qa.ingest.ingest, the parsing and embedding done on the Ray cluster at `address`.
     `on_commit` is called after each document is stored (progress, and the fault tests' hook)."""
     report = ClusterIngestReport()
-    started = time.perf_counter()
+    started = report.started_at = time.perf_counter()
     files = source_files([Path(p) for p in paths], report.skipped, follow_links)
     rechunk = index.chunking_changed
     if rechunk and not index.store.counts()[0]:  # a new index: recorded now, so a killed first run resumes
@@ -175,6 +175,7 @@ def ingest(index: Index, paths: list[Path], address: str, prune: bool = False, p
             report.added += not change.replaced
             report.pages += len(document.pages)
             report.passages += len(result.passages)
+            report.last_stored_at = time.perf_counter()
             if on_commit is not None:
                 on_commit(report)
     bar.close()

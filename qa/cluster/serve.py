@@ -25,12 +25,10 @@ class Replica:
         self.config, self.shards = config, shards
 
     def __serve_build_asgi_app__(self):
-        import faiss
         from a2wsgi import WSGIMiddleware
 
         from qa.app import create_app
 
-        faiss.omp_set_num_threads(1)  # one search per request thread, as qa serve
         app = create_app(self.config)
         if self.shards:
             from qa.cluster.shards import attach, find_shards
