@@ -85,6 +85,12 @@ class Catalog:
         self._collections: dict[str, int] = {}
         self._tables: Tables | None = None
         self._selections: OrderedDict[str, Selection] = OrderedDict()
+        # The cards routing reads, kept up to date document by document (by rowid: a document stored
+        # again gets a new one): a write costs a read of its own card, not a walk of every document.
+        self._cards_lock = threading.Lock()
+        self._cards: dict[int, tuple[str, str, Card]] = {}
+        self._directory: Directory | None = None
+        self._cards_at = -1
 
     def collections(self) -> dict[str, int]:
         """Each collection holding documents, with how many (as of the store now)."""
@@ -117,18 +123,46 @@ class Catalog:
     def route(self, scope: Scope, query: Query) -> tuple[Route, np.ndarray | None, str | None]:
         """The documents of the scope that the question names by their cards (qa/routing.py): the
         route, its passages as a mask (None: no route), and a company the question names that issued
-        none of them (the reason, else None)."""
+        none of them (the reason, else None). A question that names no year, kind or issuer (most)
+        costs a look at the cards' names; nothing is built for it."""
+        directory = self.directory()
+        if not directory.may_name(query):
+            return Route(), None, None
+        if scope.filtered:  # the filter's documents, as the catalog's tables keep them
+            kept = {self._tables_now().ids[row] for row in np.flatnonzero(self._tables_now().kept(scope)).tolist()}
+            allowed = np.array([document_id in kept for document_id in directory.ids], dtype=bool)
+        else:
+            allowed = directory.collections == scope.collection
+        route = directory.route(query, allowed)
+        stranger = directory.organisations_missing(query, route, allowed)
+        if not route.documents:
+            return route, None, stranger
+        ids = self.store.passages_of([directory.ids[row] for row in route.documents])
+        mask = np.zeros(max(ids, default=0) + 1, dtype=bool)
+        mask[ids] = True
+        return route, mask, stranger
+
+    def directory(self) -> Directory:
+        """The documents' cards indexed for routing, caught up with the store's last write."""
+        generation = self.store.generation
+        if self._directory is not None and self._cards_at == generation:
+            return self._directory
+        with self._cards_lock:
+            if self._directory is None or self._cards_at != generation:
+                present = self.store.document_rowids()
+                for rowid in [rowid for rowid in self._cards if rowid not in present]:
+                    del self._cards[rowid]
+                for rowid, document_id, collection, card in self.store.cards([r for r in present if r not in self._cards]):
+                    self._cards[rowid] = (document_id, collection, Card.from_json(json.loads(card)))
+                self._directory, self._cards_at = Directory(list(self._cards.values())), generation
+        return self._directory
+
+    def _tables_now(self) -> Tables:
         self._follow()
         with self._lock:
             if self._tables is None:
                 self._tables = Tables(self.store)
-            tables = self._tables
-        if not tables.directory.may_name(query):  # most questions: skip the scope's mask
-            return Route(), None, None
-        allowed = tables.kept(scope)
-        route = tables.directory.route(query, allowed)
-        stranger = tables.directory.organisations_missing(query, route, allowed)
-        return route, tables.passages_of(route.documents) if route.documents else None, stranger
+            return self._tables
 
     def _follow(self) -> None:
         version = self.store.catalog_version()
@@ -144,7 +178,7 @@ class Tables:
 
     def __init__(self, store: Store):
         rows, passages, owners = store.catalog_rows()
-        self._cards = [row[7] for row in rows]
+        self._cards = [(row[1], row[2], row[7]) for row in rows]
         self._directory: Directory | None = None
         self.ids = [row[1] for row in rows]
         self.position = {document_id: i for i, document_id in enumerate(self.ids)}
@@ -165,7 +199,8 @@ class Tables:
     def directory(self) -> Directory:
         """The documents' cards, indexed for routing (parsed on first use)."""
         if self._directory is None:
-            self._directory = Directory([Card.from_json(json.loads(card)) for card in self._cards])
+            self._directory = Directory([(document_id, collection, Card.from_json(json.loads(card)))
+                                         for document_id, collection, card in self._cards])
         return self._directory
 
     def kept(self, scope: Scope) -> np.ndarray:

@@ -63,9 +63,13 @@ class Entry:
 
 
 class Directory:
-    """The cards of an index's documents (rows in the catalog's order), indexed for matching."""
+    """The cards of an index's documents, indexed for matching: `documents` is (id, collection, card)
+    of each, and a row is its position there."""
 
-    def __init__(self, cards: list[Card]):
+    def __init__(self, documents: list[tuple[str, str, Card]]):
+        cards = [card for _, _, card in documents]
+        self.ids = [document_id for document_id, _, _ in documents]
+        self.collections = np.array([collection for _, collection, _ in documents], dtype=object)
         self.entries = [Entry(card, kind_family(card)) for card in cards]
         self.years = np.array([card.year or 0 for card in cards], dtype=np.int64)
         self.kinds = np.array([entry.kind or "" for entry in self.entries], dtype=object)

@@ -440,6 +440,26 @@ class Store(Database):
             "SELECT start, end, page, x0, y0, x1, y1 FROM boxes WHERE document_id = ? AND start >= ? AND start < ? "
             "AND end > ? ORDER BY start", (document_id, start - MAX_BOX_CHARS, end, start)).fetchall()
 
+    def document_rowids(self) -> dict[int, str]:
+        """rowid -> id of every document (the first columns of its row: no walk past its text). A
+        document stored again gets a new rowid, so a change shows as one gone and one new."""
+        return dict(self.db.execute("SELECT rowid, id FROM documents"))
+
+    def cards(self, rowids: list[int]) -> list[tuple[int, str, str, str]]:
+        """(rowid, id, collection, card JSON) of these documents."""
+        found = []
+        for first in range(0, len(rowids), 500):
+            batch = rowids[first : first + 500]
+            found += self.db.execute(f"SELECT rowid, id, collection, card FROM documents WHERE rowid IN "
+                                     f"({','.join('?' * len(batch))})", batch).fetchall()
+        return found
+
+    def passages_of(self, document_ids: list[str]) -> list[int]:
+        """The ids of these documents' passages."""
+        marks = ",".join("?" * len(document_ids))
+        return [row[0] for row in self.db.execute(f"SELECT id FROM passages WHERE document_id IN ({marks})",
+                                                  document_ids)]
+
     def card(self, document_id: str) -> Card | None:
         row = self.db.execute("SELECT card FROM documents WHERE id = ?", (document_id,)).fetchone()
         return Card.from_json(json.loads(row[0])) if row else None
