@@ -89,6 +89,7 @@ class Catalog:
         # again gets a new one): a write costs a read of its own card, not a walk of every document.
         self._cards_lock = threading.Lock()
         self._cards: dict[int, tuple[str, str, Card]] = {}
+        self._fields: dict[str, tuple[str, str, str]] = {}  # document id -> type, label, collection (qa/store.py)
         self._directory: Directory | None = None
         self._cards_at = -1
 
@@ -151,11 +152,19 @@ class Catalog:
             if self._directory is None or self._cards_at != generation:
                 present = self.store.document_rowids()
                 for rowid in [rowid for rowid in self._cards if rowid not in present]:
-                    del self._cards[rowid]
-                for rowid, document_id, collection, card in self.store.cards([r for r in present if r not in self._cards]):
+                    self._fields.pop(self._cards.pop(rowid)[0], None)
+                for rowid, document_id, collection, card, kind, label in self.store.cards(
+                        [r for r in present if r not in self._cards]):
                     self._cards[rowid] = (document_id, collection, Card.from_json(json.loads(card)))
+                    self._fields[document_id] = (kind, label, collection)
                 self._directory, self._cards_at = Directory(list(self._cards.values())), generation
         return self._directory
+
+    def document_fields(self, document_ids: list[str]) -> dict[str, tuple[str, str, str]]:
+        """The type, label and collection of these documents, from memory (those it lacks are left out)."""
+        self.directory()
+        found = {document_id: self._fields.get(document_id) for document_id in document_ids}
+        return {document_id: fields for document_id, fields in found.items() if fields is not None}
 
     def _tables_now(self) -> Tables:
         self._follow()

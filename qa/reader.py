@@ -75,7 +75,7 @@ class LocalReader:
         return self.derived.document_frequencies(stems, within)
 
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
-        return self.store.scoring_rows(ids, self._dimension())
+        return self.store.scoring_rows(ids, self._dimension(), self.catalog.document_fields)
 
     def passages_on_pages(self, numbers: list[int]) -> list[int]:
         return self.store.passages_on_pages(numbers)

@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -94,6 +94,9 @@ MIGRATION_COLUMNS = {
 # A longer line than this on one page box is not expected; it bounds the box lookup's index scan.
 MAX_BOX_CHARS = 5000
 
+
+
+DocumentFields = tuple[str, str, str]  # a document's type, label ('' before schema 7) and collection
 
 
 @dataclass
@@ -445,12 +448,12 @@ class Store(Database):
         document stored again gets a new rowid, so a change shows as one gone and one new."""
         return dict(self.db.execute("SELECT rowid, id FROM documents"))
 
-    def cards(self, rowids: list[int]) -> list[tuple[int, str, str, str]]:
-        """(rowid, id, collection, card JSON) of these documents."""
+    def cards(self, rowids: list[int]) -> list[tuple[int, str, str, str, str, str]]:
+        """(rowid, id, collection, card JSON, type, label) of these documents."""
         found = []
         for first in range(0, len(rowids), 500):
             batch = rowids[first : first + 500]
-            found += self.db.execute(f"SELECT rowid, id, collection, card FROM documents WHERE rowid IN "
+            found += self.db.execute(f"SELECT rowid, id, collection, card, type, label FROM documents WHERE rowid IN "
                                      f"({','.join('?' * len(batch))})", batch).fetchall()
         return found
 
@@ -496,23 +499,41 @@ class Store(Database):
 
     # -- passages -----------------------------------------------------------------------------------
 
-    def scoring_rows(self, ids: list[int], dimension: int) -> list[ScoringRow]:
+    def scoring_rows(self, ids: list[int], dimension: int,
+                     known: Callable[[list[str]], dict[str, DocumentFields]] | None = None) -> list[ScoringRow]:
+        """The candidates' rows. A document's type, label and collection stand after its text in its
+        row, and reading them walks the text's overflow pages (a long report's hundreds): `known`
+        gives them from memory (the catalog keeps them), and only a document it lacks is read here."""
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            f"SELECT p.id, p.document_id, d.title, d.source, p.idx, p.start, p.end, p.text, d.hash, d.type, "
-            f"p.page_first, p.page_last, {LABEL}, p.context, p.vector, p.sentences, p.sentence_vectors, d.collection "
+            "SELECT p.id, p.document_id, d.title, d.source, p.idx, p.start, p.end, p.text, d.hash, "
+            "p.page_first, p.page_last, p.context, p.vector, p.sentences, p.sentence_vectors "
             f"FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id IN ({marks})",
             [int(i) for i in ids]).fetchall()
+        documents = list({row[1] for row in rows})
+        fields = known(documents) if known else {}
+        if missing := [document for document in documents if document not in fields]:
+            fields.update(self.document_fields(missing))
         # One conversion per column for all rows (a question reads ~100 rows), then views per row.
-        vectors = np.frombuffer(b"".join(row[14] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
-        spans = np.frombuffer(b"".join(row[15] for row in rows), dtype=np.int32).reshape(-1, 2)
-        sentence_vectors = np.frombuffer(b"".join(row[16] for row in rows), dtype=np.float32).reshape(-1, dimension)
-        ends = np.cumsum([len(row[15]) // 8 for row in rows]).tolist()
-        return [ScoringRow(*row[:14], vectors[i], spans[end - len(row[15]) // 8 : end],
-                           sentence_vectors[end - len(row[15]) // 8 : end], row[17])
-                for i, (row, end) in enumerate(zip(rows, ends))]
+        vectors = np.frombuffer(b"".join(row[12] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
+        spans = np.frombuffer(b"".join(row[13] for row in rows), dtype=np.int32).reshape(-1, 2)
+        sentence_vectors = np.frombuffer(b"".join(row[14] for row in rows), dtype=np.float32).reshape(-1, dimension)
+        ends = np.cumsum([len(row[13]) // 8 for row in rows]).tolist()
+        found = []
+        for i, (row, end) in enumerate(zip(rows, ends)):
+            kind, label, collection = fields[row[1]]
+            count = len(row[13]) // 8
+            found.append(ScoringRow(*row[:9], kind, row[9], row[10], label or row[2], row[11], vectors[i],
+                                    spans[end - count : end], sentence_vectors[end - count : end], collection))
+        return found
+
+    def document_fields(self, document_ids: list[str]) -> dict[str, DocumentFields]:
+        """id -> (type, label, collection) of these documents, read from their rows."""
+        marks = ",".join("?" * len(document_ids))
+        return {row[0]: tuple(row[1:]) for row in self.db.execute(
+            f"SELECT id, type, label, collection FROM documents WHERE id IN ({marks})", document_ids)}
 
     def passages_on_pages(self, numbers: list[int]) -> list[int]:
         """Ids of the passages on any of these pages, counted as a viewer counts them or as the page
