@@ -104,7 +104,7 @@ def test_killed_server_keeps_every_confirmed_upload(seeds_index_dir, tmp_path):
         while len(confirmed) == before and time.monotonic() - waited < 60:
             time.sleep(0.01)
         time.sleep(rng.uniform(0.0, 1.0))
-        os.kill(server.pid, signal.SIGKILL)
+        os.killpg(server.pid, signal.SIGKILL)  # the master and its worker processes, as a machine's crash would
         server.wait()
         for writer in writers:
             writer.join()

@@ -68,8 +68,10 @@ def resident_kib(pid: int) -> int:
 
 def start_server(index: Path, port: int, log) -> subprocess.Popen:
     env = {**os.environ, "QA_API_TOKEN": API_TOKEN, "PYTHONPATH": str(ROOT)}
+    # In a process group of its own: with worker processes (qa serve's default), a crash is the
+    # whole group's (tests/test_crash.py kills it with os.killpg).
     server = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--index", str(index), "--port", str(port)],
-                              env=env, stdout=log, stderr=log, cwd=ROOT)
+                              env=env, stdout=log, stderr=log, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
