@@ -516,6 +516,9 @@ class Store(Database):
         fields = known(documents) if known else {}
         if missing := [document for document in documents if document not in fields]:
             fields.update(self.document_fields(missing))
+        # A document deleted (by another process) between the two reads is gone: its rows are dropped,
+        # as they would be had the question come a moment later.
+        rows = [row for row in rows if row[1] in fields]
         # One conversion per column for all rows (a question reads ~100 rows), then views per row.
         vectors = np.frombuffer(b"".join(row[12] for row in rows), dtype=np.float32).reshape(len(rows), dimension)
         spans = np.frombuffer(b"".join(row[13] for row in rows), dtype=np.int32).reshape(-1, 2)

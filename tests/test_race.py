@@ -6,6 +6,7 @@ import threading
 import time
 
 from qa.app import create_app
+from qa.index import Index
 from tests.conftest import API_TOKEN
 
 SECRET = "Quokka ledger: the sapphire vault of Zanzibar opens with the word marzipan-otter."
@@ -56,3 +57,23 @@ def test_a_new_collections_first_document_never_reaches_another_collections_answ
     assert not failures, failures[:3]
     assert cited[0] > 100
     assert leaked == [], f"{len(leaked)} of {cited[0]} citations came from another collection"
+
+
+def test_a_document_deleted_between_reading_its_passages_and_its_fields_is_left_out(index_dir, test_embedder):
+    """A candidate's row is read, then its document's type, label and collection (from memory, or
+    from the store for a document the catalog has not seen yet). With several worker processes a
+    delete can land between the two: the question failed with a 500 (KeyError) instead of answering
+    without the deleted document."""
+    index = Index(index_dir, test_embedder)
+    documents = index.store.documents()
+    gone, kept = documents[0]["id"], documents[1]["id"]
+    ids = index.store.passages_of([gone, kept])
+
+    def fields_after_a_delete(document_ids: list[str]) -> dict:
+        with index.writing():
+            index.remove_document(gone)  # lands between the rows read and the fields read
+        return {}  # as a catalog that had not seen either document yet
+
+    rows = index.store.scoring_rows(ids, index.dimension, fields_after_a_delete)
+    assert rows and {row.document_id for row in rows} == {kept}
+    index.close()
