@@ -130,7 +130,8 @@ class Catalog:
         if not directory.may_name(query):
             return Route(), None, None
         if scope.filtered:  # the filter's documents, as the catalog's tables keep them
-            kept = {self._tables_now().ids[row] for row in np.flatnonzero(self._tables_now().kept(scope)).tolist()}
+            tables = self._tables_now()
+            kept = {tables.ids[row] for row in np.flatnonzero(tables.kept(scope)).tolist()}
             allowed = np.array([document_id in kept for document_id in directory.ids], dtype=bool)
         else:
             allowed = directory.collections == scope.collection
@@ -223,10 +224,6 @@ class Tables:
         keep = self.kept(scope)
         mask = np.append(keep, False)[self.owner]  # owner -1 -> the False appended
         return Selection(mask, int(keep.sum()), int(mask.sum()))
-
-    def passages_of(self, rows: list[int]) -> np.ndarray:
-        """The passages of these documents (rows), as a mask by passage id."""
-        return np.append(self.flags(rows), False)[self.owner]
 
     def matching(self, scope: Scope) -> np.ndarray:
         keep = np.ones(len(self.ids), dtype=bool)

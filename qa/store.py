@@ -458,10 +458,14 @@ class Store(Database):
         return found
 
     def passages_of(self, document_ids: list[str]) -> list[int]:
-        """The ids of these documents' passages."""
-        marks = ",".join("?" * len(document_ids))
-        return [row[0] for row in self.db.execute(f"SELECT id FROM passages WHERE document_id IN ({marks})",
-                                                  document_ids)]
+        """The ids of these documents' passages (a route may name thousands: in batches under SQLite's
+        limit on a statement's parameters)."""
+        found: list[int] = []
+        for first in range(0, len(document_ids), 500):
+            batch = document_ids[first:first + 500]
+            found += [row[0] for row in self.db.execute(
+                f"SELECT id FROM passages WHERE document_id IN ({','.join('?' * len(batch))})", batch)]
+        return found
 
     def card(self, document_id: str) -> Card | None:
         row = self.db.execute("SELECT card FROM documents WHERE id = ?", (document_id,)).fetchone()
