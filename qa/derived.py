@@ -32,6 +32,7 @@ from qa.batching import Batcher
 from qa.catchup import difference, stored_texts, stored_vectors
 from qa.folder import DATABASE, IndexFolder
 from qa.lexical import LexicalIndex
+from qa.passage_arrays import PassageArrays
 from qa.saver import Saver
 from qa.store import Change, Store
 from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
@@ -39,6 +40,7 @@ from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
 SAVE_INTERVAL = 30.0  # seconds: at most one save of the derived files this often while writes come in
 BATCH_SEARCH_FROM = 20_000  # flat indexes this large batch concurrent searches (below, one costs ~0.1 ms)
 EXIT_LOCK_WAIT = 20.0  # seconds a save at exit waits for another process's write or save
+ARRAYS_LAG = 100  # passages read from SQLite rather than the passage arrays before a load asks for a save
 REBUILD_SHARE = 0.5  # a file differing from the store by more than this share of its passages is rebuilt
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class DerivedIndexes:
         self.mutating = threading.RLock()
         self.vectors: VectorIndex | None = None
         self.lexical: LexicalIndex | None = None
+        self.arrays = PassageArrays(folder.arrays)  # the candidates' rows, memory-mapped (qa/passage_arrays.py)
         self.generation = -1  # of the store, that both in-memory indexes hold
         self._files_at = (-1, -1)  # generations of the FAISS and BM25 files this process last read or wrote
         self.saver = Saver(self._save_in_background, SAVE_INTERVAL, name=f"qa-saver {folder.path}")
@@ -160,6 +163,7 @@ class DerivedIndexes:
             self._load()
         elif self.generation != self.store.generation:
             self._catch_up(save=False)
+            self.arrays.open_if_stale(self.store, self._dimension())
 
     def _catch_up(self, save: bool) -> None:
         """Another process wrote: take its changes, found by the passage ids (exact: the indexes in
@@ -186,8 +190,14 @@ class DerivedIndexes:
         with self.reading:
             self.vectors, self.lexical, self.generation = vectors, lexical, generation
         self._files_at = (vectors_at, lexical_at)
-        if self._files_at != (generation, generation):
+        self.arrays.open(self.store, dimension)
+        if self._files_at != (generation, generation) or self.arrays_behind(stored):
             self.saver.changed()
+
+    def arrays_behind(self, stored: np.ndarray) -> bool:
+        """More than a few passages are not in the passage arrays yet (an index from before they
+        were kept, or writes since the last save): the next save writes them."""
+        return int(np.count_nonzero(stored > self.arrays.covered)) > ARRAYS_LAG
 
     def _load_vectors(self, generation: int, stored: np.ndarray, dimension: int) -> tuple[VectorIndex, int]:
         """The FAISS index and the generation of the file it came from (-1: rebuilt)."""
@@ -293,6 +303,7 @@ class DerivedIndexes:
                 self.lexical.save(self.folder.lexical, generation)
                 lexical_at = generation
             self._files_at = (vectors_at, lexical_at)
+            self.arrays.extend(self.store, self._dimension())
 
     def _save_in_background(self) -> None:
         """The saver's save: skipped when another process is writing (it saves its own; this one

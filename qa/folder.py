@@ -4,6 +4,8 @@
       qa.sqlite3             documents, passages, vectors (the source of truth)
       vectors-<gen>.faiss    FAISS index over the passage vectors at generation <gen>, ids = passage ids (derived)
       lexical.npz            BM25 postings of the passages' words, and the generation they were built at (derived)
+      arrays/<after>-<last>/ the rows of the passages with ids in (after, last], memory-mapped for scoring (derived,
+                             qa/passage_arrays.py)
       meta.json              format version, model, dimension (for people and tools; not trusted for staleness)
       write.lock             taken by every writer, in any process (qa/files.py)
       conversations.sqlite3  the API's conversations (qa/history.py)
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 from qa.files import write_atomically
@@ -26,6 +29,7 @@ DATABASE = "qa.sqlite3"
 VECTORS = "vectors-{generation}.faiss"
 LEGACY_VECTORS = "vectors.faiss"  # before the generation was in the name: never loaded, removed on save
 LEXICAL = "lexical.npz"
+ARRAYS = "arrays"
 META = "meta.json"
 CONVERSATIONS = "conversations.sqlite3"
 VECTORS_NAME = re.compile(r"^vectors-(\d+)\.faiss$")
@@ -42,6 +46,10 @@ class IndexFolder:
     @property
     def lexical(self) -> Path:
         return self.path / LEXICAL
+
+    @property
+    def arrays(self) -> Path:
+        return self.path / ARRAYS
 
     @property
     def conversations(self) -> Path:
@@ -77,6 +85,7 @@ class IndexFolder:
         """A new database starts at generation 0 again: files left from an earlier one must go."""
         self.remove_vector_files(keep=None)
         self.lexical.unlink(missing_ok=True)
+        shutil.rmtree(self.arrays, ignore_errors=True)
 
     def read_meta(self) -> dict:
         try:

@@ -7,6 +7,7 @@ backend (shards on several machines) implements the same few methods; search doe
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable, Protocol
 
 import numpy as np
@@ -57,9 +58,12 @@ class LocalReader:
         self.derived = derived
         self._dimension = dimension
         self.catalog = Catalog(store)
+        self._seen = threading.local()  # .generation: of the indexes at this thread's last refresh
 
     def refresh(self) -> int:
-        return len(self.derived.refresh()[0])
+        vectors, _ = self.derived.refresh()
+        self._seen.generation = self.derived.generation  # what this thread's question searches
+        return len(vectors)
 
     def select(self, scope: Scope) -> Selection:
         return self.catalog.select(scope)
@@ -75,7 +79,17 @@ class LocalReader:
         return self.derived.document_frequencies(stems, within)
 
     def scoring_rows(self, ids: list[int]) -> list[ScoringRow]:
-        return self.store.scoring_rows(ids, self._dimension(), self.catalog.document_fields)
+        """From the passage arrays (qa/passage_arrays.py), and the store for passages written since
+        they were saved; by ascending id, as the store's query returns them (a tie keeps that order)."""
+        found, rest = self.derived.arrays.rows(ids, self.catalog.document_fields)
+        if found and self.store.generation != getattr(self._seen, "generation", -1):
+            # A write landed since this question's refresh: a passage it removed may still be among
+            # the candidates (FAISS and BM25 answered before it); the store's query would drop it.
+            present = set(self.store.existing_passages([row.id for row in found]))
+            found = [row for row in found if row.id in present]
+        if rest:
+            found += self.store.scoring_rows(rest, self._dimension(), self.catalog.document_fields)
+        return sorted(found, key=lambda row: row.id)
 
     def passages_on_pages(self, numbers: list[int]) -> list[int]:
         return self.store.passages_on_pages(numbers)

@@ -496,6 +496,15 @@ class Store(Database):
                 f"SELECT id FROM documents WHERE id IN ({','.join('?' * len(batch))})", batch))
         return found
 
+    def existing_passages(self, ids: list[int]) -> list[int]:
+        """Which of these passage ids the store holds."""
+        found: list[int] = []
+        for first in range(0, len(ids), 500):
+            batch = [int(i) for i in ids[first:first + 500]]
+            found += [row[0] for row in self.db.execute(
+                f"SELECT id FROM passages WHERE id IN ({','.join('?' * len(batch))})", batch)]
+        return found
+
     def counts(self) -> tuple[int, int]:
         documents = self.db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         passages = self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
