@@ -201,7 +201,7 @@ class LexicalIndex:
         if not found_rows:
             return []
         scores = np.bincount(np.concatenate(found_rows), weights=np.concatenate(found_scores), minlength=len(self.ids))
-        hit = np.flatnonzero(scores)
+        hit = np.flatnonzero(scores != 0)  # the same rows; nonzero over bools is ~13x faster than over floats
         if len(hit) > k:  # the k best; of passages tied at the k-th score, the lowest ids (as sharded)
             kth = -np.partition(-scores[hit], k - 1)[k - 1]
             tied = hit[scores[hit] == kth]
@@ -270,6 +270,23 @@ def row_labels(text: str) -> list[list[str]]:
     return labels
 
 
+def labels_of(row: ScoringRow) -> list[list[str]]:
+    """`row_labels` of a candidate: as saved with it, or from its text."""
+    return row.analysis.labels() if row.analysis is not None else row_labels(row.text)
+
+
+def sentence_stems(text: str, offset: int, sentences: list[list[int]]) -> list[set[str]]:
+    """The stemmed words of each sentence (document offsets) of a passage's text starting at `offset`."""
+    return [{stem(w) for w in words(text[start - offset : end - offset])} for start, end in sentences]
+
+
+def stems_of(row: ScoringRow) -> list[set[str]]:
+    """`sentence_stems` of a candidate: as saved with it, or from its text."""
+    if row.analysis is not None:
+        return row.analysis.sentence_stems()
+    return sentence_stems(row.text, row.start, row.sentences.tolist())  # Python ints: slicing by numpy ints is slower
+
+
 def label_match(labels: list[list[str]], question: set[str], weights: dict[str, float]) -> float:
     """How fully the question names one of a table's rows: the best IDF-weighted share of a row
     label's words that the question holds. A question that names a row ("What were total assets?")
@@ -293,8 +310,6 @@ def sentence_match(row: ScoringRow, weights: dict[str, float]) -> float:
     if not total or not len(row.sentences):
         return 0.0
     best = 0.0
-    text, offset = row.text, row.start
-    for start, end in row.sentences.tolist():  # Python ints: slicing by numpy ints is slower
-        held = {stem(w) for w in words(text[start - offset : end - offset])}
+    for held in stems_of(row):
         best = max(best, sum(weight for term, weight in weights.items() if term in held))
     return best / total

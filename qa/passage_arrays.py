@@ -12,6 +12,8 @@ Here each is a slice of an array the page cache shares between processes.
       spans.npy                int32 (sentences, 2): document offsets of each sentence
       sentence_vectors.npy     float32 (sentences, dimension)
       text.bin                 UTF-8: each passage's text and context, at the offsets in numbers
+      stems.bin                UTF-8: each passage's table-row labels' stems (lexical.row_labels: a line, labels
+                               apart by tabs), then a line per sentence of its stemmed words (lexical.sentence_stems)
       documents.json           [[id, title, source, hash], ...]: numbers' `document` indexes this
 
 Why segments are never rewritten on a write: passage ids are never reused, and a passage's row never
@@ -36,11 +38,12 @@ from typing import Callable
 
 import numpy as np
 
+from qa.lexical import row_labels, sentence_stems
 from qa.store import DocumentFields, ScoringRow, Store
 
 SEGMENT_NAME = re.compile(r"^(\d+)-(\d+)$")
 NUMBER_COLUMNS = ("index", "start", "end", "page_first", "page_last", "text_start", "text_end",
-                  "context_end", "sentence_start", "sentence_end", "document", "unused")
+                  "context_end", "sentence_start", "sentence_end", "document", "stems_start", "labels_end", "stems_end")
 NO_PAGE = -1
 BATCH = 2_000  # rows read from SQLite at a time while a segment is written
 MERGE_RATIO = 2  # a new segment takes in the segments before it holding at most this times its rows
@@ -61,11 +64,11 @@ class Segment:
         self.vectors = mapped(path / "vectors.npy")
         self.spans = mapped(path / "spans.npy")
         self.sentence_vectors = mapped(path / "sentence_vectors.npy")
-        with open(path / "text.bin", "rb") as file:  # an empty file cannot be mapped
-            self.text = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(file.fileno()).st_size else b""
+        self.text, self.stems = mapped_bytes(path / "text.bin"), mapped_bytes(path / "stems.bin")
         self.documents = json.loads((path / "documents.json").read_text())
-        if not (len(self.ids) == len(self.numbers) == len(self.vectors) and len(self.spans) == len(self.sentence_vectors)):
-            raise ValueError(f"{path.name}: its arrays disagree in length")
+        if not (len(self.ids) == len(self.numbers) == len(self.vectors) and len(self.spans) == len(self.sentence_vectors)
+                and self.numbers.shape[1:] == (len(NUMBER_COLUMNS),)):
+            raise ValueError(f"{path.name}: its arrays disagree in length, or are of an earlier layout")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -82,6 +85,7 @@ class PassageArrays:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.segments: list[Segment] = []
+        self.unusable: list[Path] = []  # segments the last look left out
         self._scanned_at = float("-inf")
 
     @property
@@ -92,7 +96,7 @@ class PassageArrays:
     def open(self, store: Store, dimension: int) -> None:
         """Map the folder's segments. A damaged one, a half-deleted one, or one from another database
         (its rows differ from the store's) is left out: its ids are read from SQLite."""
-        found = []
+        found, self.unusable = [], []
         for path in sorted(self.path.glob("*-*")) if self.path.is_dir() else []:
             if not (match := SEGMENT_NAME.match(path.name)):
                 continue
@@ -100,9 +104,11 @@ class PassageArrays:
                 segment = Segment(path, int(match[1]), int(match[2]))
                 if segment.vectors.shape[1:] != (dimension,) or not agrees_with(segment, store):
                     log.warning("%s does not match %s: its passages are read from the store", path, store.path.name)
+                    self.unusable.append(path)
                     continue
-            except (OSError, ValueError) as error:  # being replaced by another process, or damaged
+            except (OSError, ValueError) as error:  # being replaced by another process, damaged, or of an earlier layout
                 log.info("passage arrays %s left out (%s)", path, error)
+                self.unusable.append(path)
                 continue
             found.append(segment)
         # Widest first: after a merge another process may not have removed the parts yet.
@@ -145,7 +151,8 @@ class PassageArrays:
                     int(segment.ids[position]), document_id, title, source, numbers[0], numbers[1], numbers[2],
                     text, document_hash, kind, None if numbers[3] == NO_PAGE else numbers[3],
                     None if numbers[4] == NO_PAGE else numbers[4], label or title, context, segment.vectors[position],
-                    segment.spans[numbers[8]:numbers[9]], segment.sentence_vectors[numbers[8]:numbers[9]], collection))
+                    segment.spans[numbers[8]:numbers[9]], segment.sentence_vectors[numbers[8]:numbers[9]], collection,
+                    SavedAnalysis(segment.stems, numbers[11], numbers[12], numbers[13])))
         return found, [int(pid) for pid in wanted[~placed]]
 
     # -- writes (a save: the folder's writer lock is held) -------------------------------------------
@@ -154,6 +161,10 @@ class PassageArrays:
         """Write the stored passages no segment holds into a new segment (merged with the small ones
         before it), or everything as one when most rows held are removed passages'."""
         self.open(store, dimension)
+        # Under the writer lock nothing else writes here: what could not be opened is damaged, of an
+        # earlier layout or another database, and a building folder is a crashed writer's.
+        for path in [*self.unusable, *self.path.glob(".building-*")]:
+            shutil.rmtree(path, ignore_errors=True)
         (last,) = store.db.execute("SELECT COALESCE(MAX(id), 0) FROM passages").fetchone()
         covered = self.covered
         if last <= covered:
@@ -205,7 +216,8 @@ def write_segment(folder: Path, store: Store, dimension: int, after: int, last: 
                 "p.sentences, p.sentence_vectors, p.document_id, d.title, d.source, d.hash "
                 "FROM passages p JOIN documents d ON d.id = p.document_id WHERE p.id > ? AND p.id <= ? ORDER BY p.id",
                 (after, last))
-            with open(building / "text.bin", "wb") as text_file:
+            stems_at = 0
+            with open(building / "text.bin", "wb") as text_file, open(building / "stems.bin", "wb") as stems_file:
                 while batch := cursor.fetchmany(BATCH):
                     for (pid, index, start, end, page_first, page_last, text, context, vector, spans_blob,
                          sentence_blob, document_id, title, source, document_hash) in batch:
@@ -215,18 +227,23 @@ def write_segment(folder: Path, store: Store, dimension: int, after: int, last: 
                         text_bytes, context_bytes = text.encode("utf-8"), context.encode("utf-8")
                         text_file.write(text_bytes + context_bytes)
                         n = len(spans_blob) // 8
+                        sentence_spans = np.frombuffer(spans_blob, dtype=np.int32).reshape(n, 2)
+                        labels = "\t".join(" ".join(label) for label in row_labels(text)).encode("utf-8") + b"\n"
+                        stems = "".join(" ".join(sorted(held)) + "\n" for held in
+                                        sentence_stems(text, start, sentence_spans.tolist())).encode("utf-8")
+                        stems_file.write(labels + stems)
                         ids[row] = pid
                         numbers[row] = (index, start, end, NO_PAGE if page_first is None else page_first,
                                         NO_PAGE if page_last is None else page_last, offset, offset + len(text_bytes),
                                         offset + len(text_bytes) + len(context_bytes), sentence, sentence + n,
-                                        documents[document_id], 0)
+                                        documents[document_id], stems_at, stems_at + len(labels),
+                                        stems_at + len(labels) + len(stems))
+                        stems_at += len(labels) + len(stems)
                         vectors[row] = np.frombuffer(vector, dtype=np.float32)
-                        spans[sentence:sentence + n] = np.frombuffer(spans_blob, dtype=np.int32).reshape(n, 2)
+                        spans[sentence:sentence + n] = sentence_spans
                         sentence_vectors[sentence:sentence + n] = np.frombuffer(sentence_blob, dtype=np.float32).reshape(n, dimension)
                         offset += len(text_bytes) + len(context_bytes)
                         row, sentence = row + 1, sentence + n
-                text_file.flush()
-                os.fsync(text_file.fileno())
         if row != count or sentence != sentences:
             raise RuntimeError(f"passage arrays: read {row} rows and {sentence} sentences of {count} and {sentences}")
         for array in (ids, numbers, vectors, spans, sentence_vectors):
@@ -260,6 +277,30 @@ def agrees_with(segment: Segment, store: Store) -> bool:
         if (int(numbers[1]), int(numbers[2])) != (start, end) or vector != segment.vectors[by_id[pid]].tobytes():
             return False
     return True
+
+
+class SavedAnalysis:
+    """A passage's labels and sentence stems as its segment saved them (qa/store.py Analysis), read
+    when asked: most candidates need their labels' presence only, a few their sentences."""
+    __slots__ = ("stems", "start", "labels_end", "end")
+
+    def __init__(self, stems, start: int, labels_end: int, end: int):
+        self.stems, self.start, self.labels_end, self.end = stems, start, labels_end, end
+
+    def labels(self) -> list[list[str]]:
+        if self.labels_end - self.start <= 1:  # "\n" alone: no table row (most passages)
+            return []
+        return [label.split(" ") for label in self.stems[self.start:self.labels_end - 1].decode("utf-8").split("\t")]
+
+    def sentence_stems(self) -> list[set[str]]:
+        lines = self.stems[self.labels_end:self.end].decode("utf-8").split("\n")[:-1]
+        return [set(line.split(" ")) if line else set() for line in lines]
+
+
+def mapped_bytes(path: Path) -> mmap.mmap | bytes:
+    """A file memory-mapped read-only (slices are bytes); an empty file cannot be mapped."""
+    with open(path, "rb") as file:
+        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(file.fileno()).st_size else b""
 
 
 def mapped(path: Path) -> np.ndarray:

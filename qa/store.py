@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -120,6 +120,18 @@ class ScoringRow:
     sentences: np.ndarray  # (n, 2) document offsets
     sentence_vectors: np.ndarray  # (n, dimension)
     collection: str = "default"  # the document's: a question keeps to the collection it asked (qa/search/pipeline.py)
+    analysis: Analysis | None = field(default=None, repr=False, compare=False)  # its stems, when read from the arrays
+
+
+class Analysis(Protocol):
+    """A passage's words as the ranker compares them, computed once when it was saved (qa/passage_arrays.py)
+    rather than on every question (qa/lexical.py has what each is)."""
+
+    def labels(self) -> list[list[str]]:
+        """lexical.row_labels of its text."""
+
+    def sentence_stems(self) -> list[set[str]]:
+        """lexical.sentence_stems of it: each sentence's stemmed words."""
 
 
 @dataclass

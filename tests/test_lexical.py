@@ -134,7 +134,7 @@ def test_merged_builds_a_new_index_and_leaves_this_one_as_it_was(tmp_path):
 def test_sentence_match_is_the_share_of_the_question_one_sentence_holds():
     text = "Hamilton County is in Nebraska. It covers 538 square miles. Hamilton County covers 538 square miles."
     sentences = np.array([(100, 131), (132, 159), (160, 211)], dtype=np.int32)  # document offsets
-    row = type("Row", (), {"text": text, "start": 100, "sentences": sentences})()
+    row = type("Row", (), {"text": text, "start": 100, "sentences": sentences, "analysis": None})()
     weights = {stem(w): weight for w, weight in [("hamilton", 3.0), ("covers", 1.0), ("square", 1.0), ("miles", 1.0)]}
     assert sentence_match(row, weights) == 1.0  # the third sentence holds all four
     row.sentences = sentences[:2]

@@ -8,6 +8,7 @@ import numpy as np
 from qa.documents import make_document
 from qa.index import Index
 from qa.ingest import add_documents
+from qa.lexical import row_labels, sentence_stems
 from qa.passage_arrays import PassageArrays
 from qa.search import Searcher
 
@@ -27,7 +28,12 @@ def from_the_store(index: Index, ids: list[int]) -> list:
 def assert_same_rows(found: list, expected: list) -> None:
     assert [row.id for row in found] == [row.id for row in expected]
     for mine, theirs in zip(found, expected):
+        if mine.analysis is not None:  # the words saved with it are those its text gives
+            assert mine.analysis.labels() == row_labels(theirs.text)
+            assert mine.analysis.sentence_stems() == sentence_stems(theirs.text, theirs.start, theirs.sentences.tolist())
         for name in theirs.__dataclass_fields__:
+            if name == "analysis":
+                continue
             a, b = getattr(mine, name), getattr(theirs, name)
             if isinstance(b, np.ndarray):
                 assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), name
@@ -151,3 +157,21 @@ def test_answers_are_the_same_with_and_without_the_arrays(index_dir, test_embedd
 def test_a_new_folder_has_no_arrays_until_a_save(tmp_path):
     arrays = PassageArrays(tmp_path / "arrays")
     assert arrays.covered == 0 and arrays.segments == []
+
+
+def test_table_row_labels_and_sentence_words_are_saved_as_the_text_gives_them(index_dir, test_embedder):
+    """What the label match and the sentence match read from the arrays is what they computed from
+    the text on every question before: the same stems, in the same order, for a table and for prose
+    with accents and an empty sentence's worth of punctuation."""
+    table = ("Balance sheet | 2023 | 2022\nTotal assets | 101,450 | 99,120\nGoodwill and intangibles | 35,546 | 35,100\n"
+             "Zelenskyý met the café's owners. ... Then it rained.")
+    index = Index(index_dir, test_embedder)
+    add_documents(index, [make_document(table, "sheet.txt")])
+    index.save_vectors()
+    ids = index.store.passages_of([index.store.documents()[-1]["id"]])
+    found, rest = index.derived.arrays.rows(ids, index.reader.catalog.document_fields)
+    assert rest == [] and found
+    assert any(row.analysis.labels() for row in found)
+    assert ["total", "asset"] in [label for row in found for label in row.analysis.labels()]
+    assert_same_rows(sorted(found, key=lambda row: row.id), from_the_store(index, ids))
+    index.close()

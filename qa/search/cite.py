@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.lexical import stems_of
 from qa.search.retrieve import Candidate
 from qa.store import ScoringRow, Store
 from qa.terms import stem, words
@@ -106,8 +107,7 @@ def best_sentence(candidate: Candidate, wanted: set[str]) -> tuple[int, int]:
     """The highlight: the sentence whose cosine plus half its share of the question's (stemmed)
     terms is highest. Only computed for the passages returned."""
     row = candidate.row
-    lexical = np.array([len({stem(w) for w in words(row.text[s - row.start : e - row.start])} & wanted)
-                        for s, e in row.sentences], dtype=np.float32) / max(len(wanted), 1)
+    lexical = np.array([len(held & wanted) for held in stems_of(row)], dtype=np.float32) / max(len(wanted), 1)
     scores = lexical if candidate.sentence_cosines is None else candidate.sentence_cosines + 0.5 * lexical
     start, end = row.sentences[int(np.argmax(scores))]
     return int(start), int(end)

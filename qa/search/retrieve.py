@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.index import Index
-from qa.lexical import idf, label_match, row_labels
+from qa.lexical import idf, label_match, labels_of
 from qa.search.query import Query
 from qa.store import ScoringRow
 from qa.terms import stem
@@ -151,7 +151,7 @@ class Retriever:
     def label_matches(self, candidates: list[Candidate], stems: list[str], within: np.ndarray | None) -> list[float]:
         """Each candidate's label match (qa/lexical.py): how fully the question names one of its
         table rows, the label's words weighted by their IDF among the passages searched."""
-        labels = [row_labels(candidate.row.text) for candidate in candidates]
+        labels = [labels_of(candidate.row) for candidate in candidates]
         if not stems or not any(labels):
             return [0.0] * len(candidates)
         vocabulary = list({term for found in labels for label in found for term in label})
