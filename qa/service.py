@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from dataclasses import asdict
 
 from pydantic import ValidationError
 
@@ -214,6 +213,6 @@ def summary_of(document: dict) -> dict:
 def answer_body(answer: Answer) -> dict:
     """An answer as the API gives it (POST /api/ask, less the conversation) and `qa ask --json` prints it."""
     return {"question": answer.question, "confident": answer.confident, "confidence": answer.confidence,
-            "confidence_reasons": answer.confidence_reasons, "passages": [asdict(hit) for hit in answer.passages],
+            "confidence_reasons": answer.confidence_reasons, "passages": [hit.as_dict() for hit in answer.passages],
             "took_ms": answer.took_ms, "collection": answer.collection, "filter_matched": answer.filter_matched,
             "message": answer.message}

@@ -4,6 +4,7 @@ same paragraph published twice is returned once.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,19 @@ class Hit:
     text: str
     citation: Citation
     highlight: Span
+
+    def as_dict(self) -> dict:
+        """The hit as the API gives it: what dataclasses.asdict gives, without its deep copy of every
+        field (a third of a millisecond an answer)."""
+        citation = dict(vars(self.citation))
+        citation["boxes"] = [dict(vars(box)) for box in self.citation.boxes]
+        for name in ("pages", "page_labels"):
+            if citation[name] is not None:
+                citation[name] = list(citation[name])
+        if citation["card"] is not None:
+            citation["card"] = copy.deepcopy(citation["card"])
+        return {"rank": self.rank, "score": self.score, "text": self.text, "citation": citation,
+                "highlight": dict(vars(self.highlight))}
 
 
 def cite(store: Store, ranked: list[Candidate], top_k: int, terms: list[str]) -> list[Hit]:
