@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 from qa import saver as saver_state
 from qa.batching import Batcher
 from qa.catchup import difference, stored_texts, stored_vectors
-from qa.folder import DATABASE, IndexFolder
+from qa.folder import ARRAYS_LOCK, DATABASE, IndexFolder
 from qa.lexical import LexicalIndex
 from qa.passage_arrays import PassageArrays
 from qa.saver import Saver
@@ -40,7 +40,7 @@ from qa.vectors import TRAINING_SAMPLE, VectorIndex, choose_type, ivf_lists
 SAVE_INTERVAL = 30.0  # seconds: at most one save of the derived files this often while writes come in
 BATCH_SEARCH_FROM = 20_000  # flat indexes this large batch concurrent searches (below, one costs ~0.1 ms)
 EXIT_LOCK_WAIT = 20.0  # seconds a save at exit waits for another process's write or save
-ARRAYS_LAG = 100  # passages read from SQLite rather than the passage arrays before a load asks for a save
+ARRAYS_LAG = 1000  # passages not in the passage arrays before a serving process writes them without waiting for a write
 REBUILD_SHARE = 0.5  # a file differing from the store by more than this share of its passages is rebuilt
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class DerivedIndexes:
         self._dimension = dimension
         self._model = model
         self.writer = writer  # the folder's writer lock, across processes
+        self.arrays_lock = FileLock(str(folder.path / ARRAYS_LOCK))  # one writer of the passage arrays at a time
         self.reading = threading.RLock()
         self.mutating = threading.RLock()
         self.vectors: VectorIndex | None = None
@@ -191,13 +192,8 @@ class DerivedIndexes:
             self.vectors, self.lexical, self.generation = vectors, lexical, generation
         self._files_at = (vectors_at, lexical_at)
         self.arrays.open(self.store, dimension)
-        if self._files_at != (generation, generation) or self.arrays_behind(stored):
+        if self._files_at != (generation, generation):
             self.saver.changed()
-
-    def arrays_behind(self, stored: np.ndarray) -> bool:
-        """More than a few passages are not in the passage arrays yet (an index from before they
-        were kept, or writes since the last save): the next save writes them."""
-        return int(np.count_nonzero(stored > self.arrays.covered)) > ARRAYS_LAG
 
     def _load_vectors(self, generation: int, stored: np.ndarray, dimension: int) -> tuple[VectorIndex, int]:
         """The FAISS index and the generation of the file it came from (-1: rebuilt)."""
@@ -303,7 +299,26 @@ class DerivedIndexes:
                 self.lexical.save(self.folder.lexical, generation)
                 lexical_at = generation
             self._files_at = (vectors_at, lexical_at)
-            self.arrays.extend(self.store, self._dimension())
+
+    def save_arrays(self, wait: float = 0) -> None:
+        """Write the passages no segment of the passage arrays holds (qa/passage_arrays.py), under
+        their own lock rather than the writer lock: a segment holds committed rows that never change,
+        so writes need not wait while one is written (18 s for a first segment at 100k passages)."""
+        try:
+            with self.arrays_lock.acquire(timeout=wait):
+                self.arrays.extend(self.store, self._dimension())
+        except Timeout:
+            log.info("passage arrays not written: another process is writing them in %s", self.folder.path)
+        except OSError as error:
+            log.warning("could not write the passage arrays of %s (%s): candidates are read from %s",
+                        self.folder.path, error, DATABASE)
+
+    def write_arrays_soon(self) -> None:
+        """A serving process: when many passages are not in the passage arrays (an index from before
+        they were kept), the saver writes them in the background."""
+        (behind,) = self.store.db.execute("SELECT COUNT(*) FROM passages WHERE id > ?", (self.arrays.covered,)).fetchone()
+        if behind > ARRAYS_LAG:
+            self.saver.changed()
 
     def _save_in_background(self) -> None:
         """The saver's save: skipped when another process is writing (it saves its own; this one
@@ -328,6 +343,7 @@ class DerivedIndexes:
                         self.folder.path, error)
         finally:
             self.writer.release()
+        self.save_arrays(wait=EXIT_LOCK_WAIT if saver_state.exiting else 0)
 
 
 def saved_generation(path) -> int | None:

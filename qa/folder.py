@@ -8,6 +8,7 @@
                              qa/passage_arrays.py)
       meta.json              format version, model, dimension (for people and tools; not trusted for staleness)
       write.lock             taken by every writer, in any process (qa/files.py)
+      arrays.lock            taken by the writer of the passage arrays (they need no writer lock)
       conversations.sqlite3  the API's conversations (qa/history.py)
       originals/, previews/  PDFs as given, and their rendered pages (qa/previews.py)
 
@@ -30,6 +31,7 @@ VECTORS = "vectors-{generation}.faiss"
 LEGACY_VECTORS = "vectors.faiss"  # before the generation was in the name: never loaded, removed on save
 LEXICAL = "lexical.npz"
 ARRAYS = "arrays"
+ARRAYS_LOCK = "arrays.lock"
 META = "meta.json"
 CONVERSATIONS = "conversations.sqlite3"
 VECTORS_NAME = re.compile(r"^vectors-(\d+)\.faiss$")

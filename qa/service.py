@@ -58,6 +58,7 @@ class Service:
         index = self.index
         index.embedder.encode_query("warm up")
         index.refresh()  # load (or rebuild) FAISS and BM25 now, not on the first question
+        index.derived.write_arrays_soon()
 
     def searcher(self) -> Searcher:
         """A searcher of this index, re-ranking by MaxSim unless the setting RERANK is off."""

@@ -21,6 +21,8 @@ from qa.errors import ReadOnlyIndex
 from qa.previews import Previews
 from qa.store import Change, Store
 
+ARRAYS_WAIT = 300.0  # seconds a save after an ingest waits for another process writing the passage arrays
+
 
 class Writer(Protocol):
     def replace_document(self, document: Document, passages: list[Passage], vectors: np.ndarray,
@@ -85,3 +87,4 @@ class LocalWriter:
         """Write the derived files now (after an ingest; the CLI before it exits)."""
         with self.locked():
             self.derived.save()
+        self.derived.save_arrays(wait=ARRAYS_WAIT)

@@ -3,6 +3,9 @@ store gives, passages written since the last save read from the store, a passage
 question runs left out, and a segment that does not belong to the store never served."""
 from __future__ import annotations
 
+import shutil
+import time
+
 import numpy as np
 
 from qa.documents import make_document
@@ -174,4 +177,43 @@ def test_table_row_labels_and_sentence_words_are_saved_as_the_text_gives_them(in
     assert any(row.analysis.labels() for row in found)
     assert ["total", "asset"] in [label for row in found for label in row.analysis.labels()]
     assert_same_rows(sorted(found, key=lambda row: row.id), from_the_store(index, ids))
+    index.close()
+
+
+def test_a_server_on_an_index_without_arrays_writes_them_in_the_background(index_dir, test_embedder, monkeypatch):
+    """An index from before the arrays were kept is served at once (rows from SQLite), and its
+    arrays are written behind the questions, not at its next upload."""
+    from qa import derived
+    from qa.app import create_app
+
+    shutil.rmtree(index_dir / "arrays")
+    monkeypatch.setattr(derived, "ARRAYS_LAG", 0)
+    app = create_app({"INDEX": str(index_dir), "TESTING": True})
+    service = app.extensions["qa"]
+    service.warm_up()
+    assert app.test_client().post("/api/ask", json={"question": "Who is the defense secretary?"}).status_code == 200
+    deadline = time.monotonic() + 60
+    while not service.index.derived.arrays.segments and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert service.index.derived.arrays.covered >= max(all_ids(service.index))
+
+
+def test_the_arrays_are_written_without_the_writer_lock(index_dir, test_embedder, monkeypatch):
+    """A first segment at 100k passages takes ~18 s: it is written under its own lock, so uploads
+    (in any process: they take the folder's writer lock) do not wait for it."""
+    from qa import passage_arrays
+
+    index = Index(index_dir, test_embedder)
+    monkeypatch.setattr(index.derived.saver, "changed", lambda: None)  # this save only, not the saver's
+    add_documents(index, [make_document(HERONS, "herons.txt")])
+    held = []
+    original = passage_arrays.write_segment
+
+    def watched(*args, **kwargs):
+        held.append((index.derived.writer.is_locked, index.derived.arrays_lock.is_locked))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(passage_arrays, "write_segment", watched)
+    index.save_vectors()
+    assert held == [(False, True)]
     index.close()
