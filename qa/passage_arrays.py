@@ -155,13 +155,13 @@ class PassageArrays:
                     SavedAnalysis(segment.stems, numbers[11], numbers[12], numbers[13])))
         return found, [int(pid) for pid in wanted[~placed]]
 
-    # -- writes (a save: the folder's writer lock is held) -------------------------------------------
+    # -- writes (under arrays.lock: one writer across processes; no writer lock is needed) ----------
 
     def extend(self, store: Store, dimension: int) -> None:
         """Write the stored passages no segment holds into a new segment (merged with the small ones
         before it), or everything as one when most rows held are removed passages'."""
         self.open(store, dimension)
-        # Under the writer lock nothing else writes here: what could not be opened is damaged, of an
+        # Under arrays.lock nothing else writes here: what could not be opened is damaged, of an
         # earlier layout or another database, and a building folder is a crashed writer's.
         for path in [*self.unusable, *self.path.glob(".building-*")]:
             shutil.rmtree(path, ignore_errors=True)
