@@ -120,12 +120,7 @@ def test_a_segment_from_another_database_is_not_served(index_dir, test_embedder,
     vectors = np.load(segment / "vectors.npy")
     np.save(segment / "vectors.npy", vectors[:, ::-1].copy())  # the same shape, other rows
     index.close()
-
-    reopened = Index(index_dir, test_embedder)
-    reopened.refresh()
-    assert reopened.derived.arrays.segments == []
-    assert_same_rows(reopened.reader.scoring_rows(ids), from_the_store(reopened, ids))
-    reopened.close()
+    assert_left_out_then_replaced(index_dir, test_embedder, ids)
 
 
 def test_a_damaged_or_half_written_segment_is_left_out(index_dir, test_embedder):
@@ -136,10 +131,19 @@ def test_a_damaged_or_half_written_segment_is_left_out(index_dir, test_embedder)
     index.close()
     (segment / "spans.npy").write_bytes(b"\x93NUMPY truncated")
     (segment.parent / ".building-1-0-99").mkdir()  # a writer that died mid-way
+    assert_left_out_then_replaced(index_dir, test_embedder, ids)
 
+
+def assert_left_out_then_replaced(index_dir, test_embedder, ids: list[int]) -> None:
+    """The folder's segment is not served (every row comes from the store), and the next save
+    writes a good one in its place, leaving nothing of the bad one or of a dead writer."""
     reopened = Index(index_dir, test_embedder)
     reopened.refresh()
     assert reopened.derived.arrays.segments == []
+    assert_same_rows(reopened.reader.scoring_rows(ids), from_the_store(reopened, ids))
+    reopened.save_vectors()
+    assert reopened.derived.arrays.covered >= max(ids)
+    assert [path.name for path in (index_dir / "arrays").iterdir()] == [f"0-{max(ids)}"]
     assert_same_rows(reopened.reader.scoring_rows(ids), from_the_store(reopened, ids))
     reopened.close()
 
