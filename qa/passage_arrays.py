@@ -94,11 +94,16 @@ class PassageArrays:
         return max((segment.last for segment in self.segments), default=0)
 
     def open(self, store: Store, dimension: int) -> None:
-        """Map the folder's segments. A damaged one, a half-deleted one, or one from another database
-        (its rows differ from the store's) is left out: its ids are read from SQLite."""
+        """Map the folder's segments (those mapped already are kept as they are). A damaged one, a
+        half-deleted one, or one from another database (its rows differ from the store's) is left
+        out: its ids are read from SQLite."""
         found, self.unusable = [], []
+        already = {segment.path.name: segment for segment in self.segments}
         for path in sorted(self.path.glob("*-*")) if self.path.is_dir() else []:
             if not (match := SEGMENT_NAME.match(path.name)):
+                continue
+            if path.name in already:  # a segment never changes once in place: opened and checked once
+                found.append(already[path.name])
                 continue
             try:
                 segment = Segment(path, int(match[1]), int(match[2]))
