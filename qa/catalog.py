@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from qa.search.query import Query
 
 CACHED_SELECTIONS = 32
+CACHED_PAGES = 256  # documents whose page labels are kept in memory for citations
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ class Catalog:
         self._cards_lock = threading.Lock()
         self._cards: dict[int, tuple[str, str, Card]] = {}
         self._fields: dict[str, tuple[str, str, str]] = {}  # document id -> type, label, collection (qa/store.py)
+        self._card_of: dict[str, Card] = {}  # document id -> its card, as citations show it
+        # document id -> its pages' (number, printed label), read once a document is cited (a page
+        # column stands after the text in its row); forgotten when the catalog's version changes
+        self._pages: OrderedDict[str, list[tuple[int | None, str | None]]] = OrderedDict()
         self._directory: Directory | None = None
         self._cards_at = -1
 
@@ -153,11 +158,14 @@ class Catalog:
             if self._directory is None or self._cards_at != generation:
                 present = self.store.document_rowids()
                 for rowid in [rowid for rowid in self._cards if rowid not in present]:
-                    self._fields.pop(self._cards.pop(rowid)[0], None)
+                    document_id = self._cards.pop(rowid)[0]
+                    self._fields.pop(document_id, None)
+                    self._card_of.pop(document_id, None)
                 for rowid, document_id, collection, card, kind, label in self.store.cards(
                         [r for r in present if r not in self._cards]):
                     self._cards[rowid] = (document_id, collection, Card.from_json(json.loads(card)))
                     self._fields[document_id] = (kind, label, collection)
+                    self._card_of[document_id] = self._cards[rowid][2]
                 self._directory, self._cards_at = Directory(list(self._cards.values())), generation
         return self._directory
 
@@ -166,6 +174,24 @@ class Catalog:
         self.directory()
         found = {document_id: self._fields.get(document_id) for document_id in document_ids}
         return {document_id: fields for document_id, fields in found.items() if fields is not None}
+
+    def card(self, document_id: str) -> Card | None:
+        """A document's card, from memory (None for a document the store does not hold)."""
+        self.directory()
+        return self._card_of.get(document_id)
+
+    def page_labels(self, document_id: str, numbers: list[int]) -> list[str | None]:
+        """The printed numbers of these pages of a document (None where a page has none), as
+        Store.page_labels gives them, from memory after the document's first citation."""
+        pages = self._pages.get(document_id)
+        if pages is None:
+            pages = self.store.pages(document_id)
+            with self._lock:
+                self._pages[document_id] = pages
+                while len(self._pages) > CACHED_PAGES:
+                    self._pages.popitem(last=False)
+        return [pages[number - 1][1] if 0 < number <= len(pages) and pages[number - 1][0] == number else None
+                for number in numbers]
 
     def _tables_now(self) -> Tables:
         self._follow()
@@ -181,6 +207,7 @@ class Catalog:
             with self._lock:
                 self._version, self._collections, self._tables = version, collections, None
                 self._selections.clear()
+                self._pages.clear()  # a file read again may bring its pages' printed numbers (Store.record_reading)
 
 
 class Tables:

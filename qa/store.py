@@ -381,6 +381,8 @@ class Store(Database):
         with self.write(bump=False) as db:
             db.execute("UPDATE documents SET file_hash = ?, pages = ? WHERE id = ?",
                        (file_hash, json.dumps([asdict(page) for page in pages]), document_id))
+            # The pages' printed numbers may be new: what keeps them in memory reads them again.
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'metadata'")
 
     def documents_from(self, origin: str, collection: str = "default") -> list[tuple[str, str]]:
         """(id, source) of the documents of a collection ingested from the folder `origin`."""
@@ -479,25 +481,14 @@ class Store(Database):
                 f"SELECT id FROM passages WHERE document_id IN ({','.join('?' * len(batch))})", batch)]
         return found
 
-    def card(self, document_id: str) -> Card | None:
-        row = self.db.execute("SELECT card FROM documents WHERE id = ?", (document_id,)).fetchone()
-        return Card.from_json(json.loads(row[0])) if row else None
-
     def sections(self, document_id: str) -> list[tuple[int, str]]:
         row = self.db.execute("SELECT sections FROM documents WHERE id = ?", (document_id,)).fetchone()
         return [tuple(section) for section in json.loads(row[0])] if row else []
 
-    def page_labels(self, document_id: str, numbers: list[int]) -> list[str | None]:
-        """The printed numbers (labels, qa/documents.py Page) of these pages of a document, None where
-        a page has none. The pages are stored in order, so page n is the (n-1)th: a path, not a scan."""
-        paths = [f"$[{int(n) - 1}]" for n in numbers]
-        row = self.db.execute("SELECT " + ", ".join("json_extract(pages, ?)" for _ in paths) + " FROM documents "
-                              "WHERE id = ?", [*paths, document_id]).fetchone()
-        labels = []
-        for number, page in zip(numbers, row or [None] * len(numbers)):
-            page = json.loads(page) if page else {}
-            labels.append(page.get("label") if page.get("number") == number else None)
-        return labels
+    def pages(self, document_id: str) -> list[tuple[int | None, str | None]]:
+        """(number, printed label) of each page of a document, in order ([] for an unknown one)."""
+        row = self.db.execute("SELECT pages FROM documents WHERE id = ?", (document_id,)).fetchone()
+        return [(page.get("number"), page.get("label")) for page in json.loads(row[0])] if row else []
 
     def existing(self, document_ids: list[str]) -> set[str]:
         """Which of these document ids the store holds."""

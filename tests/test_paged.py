@@ -16,6 +16,7 @@ from pptx import Presentation
 from qa.index import Index
 from qa.ingest import ingest
 from qa.readers import pdf as pdf_reader
+from qa.search import Searcher
 from tests.pdfs import (HEADER, ON_PAGE_3, SCANNED_WORDS, crowded_pdf, encrypted_pdf, fee_sentence,
                         numbered_after_cover_pdf, report_pdf, scanned_pdf)
 
@@ -251,3 +252,24 @@ def test_a_newer_reader_refreshes_the_page_numbers_of_a_document_it_does_not_re_
     reopened = Index(tmp_path / "index")
     assert [page["label"] for page in reopened.store.document(document_id)["pages"]] == [None, "1", "2", "3", "4"]
     assert reopened.store.db.execute("SELECT id, text FROM passages ORDER BY id").fetchall() == passages
+
+
+def test_a_server_cites_the_page_numbers_a_newer_reading_brought(tmp_path):
+    """Citations keep each cited document's page labels in memory (they stand after the text in its
+    row). A reading that brings printed numbers to an unchanged document changes no passage and no
+    generation; a server that had cited it before must still cite the new numbers."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "fees.pdf").write_bytes(numbered_after_cover_pdf())
+    index = Index(tmp_path / "index", create=True)
+    ingest(index, [corpus], progress=False)
+    document_id = index.store.documents()[0]["id"]
+    with index.store.write(bump=False) as db:  # as an older reader left it: no labels, another version
+        pages = [{**page, "label": None} for page in index.store.document(document_id)["pages"]]
+        db.execute("UPDATE documents SET pages = ?, file_hash = 'older' WHERE id = ?", (json.dumps(pages), document_id))
+    serving = Searcher(Index(tmp_path / "index"))
+    before = serving.ask("What are the fees?", 5).passages
+    assert before and all(hit.citation.page_labels is None for hit in before)
+    ingest(Index(tmp_path / "index"), [corpus], progress=False)  # another process reads the file again
+    after = serving.ask("What are the fees?", 5).passages
+    assert any(hit.citation.page_labels for hit in after)

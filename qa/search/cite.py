@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa.catalog import Catalog
 from qa.lexical import stems_of
 from qa.search.retrieve import Candidate
 from qa.store import ScoringRow, Store
@@ -71,7 +72,7 @@ class Hit:
                 "highlight": dict(vars(self.highlight))}
 
 
-def cite(store: Store, ranked: list[Candidate], top_k: int, terms: list[str]) -> list[Hit]:
+def cite(store: Store, catalog: Catalog, ranked: list[Candidate], top_k: int, terms: list[str]) -> list[Hit]:
     """Turn ranked candidates into hits, skipping passages that repeat one already returned."""
     hits: list[Hit] = []
     seen: list[set[str]] = []
@@ -91,14 +92,14 @@ def cite(store: Store, ranked: list[Candidate], top_k: int, terms: list[str]) ->
             rank=len(hits) + 1,
             score=round(candidate.score, 6),
             text=passage.text,
-            citation=citation(store, passage),
+            citation=citation(store, catalog, passage),
             highlight=Span(start, end),
         ))
         if len(hits) == top_k:
             break
     return hits
 
-def citation(store: Store, passage: ScoringRow) -> Citation:
+def citation(store: Store, catalog: Catalog, passage: ScoringRow) -> Citation:
     """Where the passage is: its offsets, and for paged documents its pages (and its boxes on
     them, for a PDF); for a Word document the section it falls under."""
     pages = [passage.page_first, passage.page_last] if passage.page_first is not None else None
@@ -110,8 +111,8 @@ def citation(store: Store, passage: ScoringRow) -> Citation:
     if passage.type == "pdf":
         boxes = passage_boxes(store.boxes(passage.document_id, passage.start, passage.end),
                               passage.start, passage.end)
-        labels = store.page_labels(passage.document_id, pages) if pages else None
-    card = store.card(passage.document_id)
+        labels = catalog.page_labels(passage.document_id, pages) if pages else None
+    card = catalog.card(passage.document_id)  # both from memory: they stand after the text in the document's row
     return Citation(passage.document_id, passage.title, passage.source, passage.index, passage.start,
                     passage.end, pages[0] if pages else None, pages, section, passage.document_hash, boxes,
                     labels if labels and any(labels) else None, card.summary() if card else None, passage.context)

@@ -94,7 +94,7 @@ class Searcher:
         for doubt in (route.missing, stranger):  # the question names a document the collection lacks
             if doubt:
                 certainty = certainty.doubted(doubt)
-        hits = cite(self.index.store, ranked, top_k, cited.terms)
+        hits = cite(self.index.store, self.index.reader.catalog, ranked, top_k, cited.terms)
         top = hits[0].citation if hits else None
         next_ = next_topic(query.asked, query.follow_up, topic, top.title if top else "", top.document_id if top else None)
         return Answer(query.text, certainty.confident, hits, elapsed(started), next_, certainty.score,
