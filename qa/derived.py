@@ -313,11 +313,15 @@ class DerivedIndexes:
             log.warning("could not write the passage arrays of %s (%s): candidates are read from %s",
                         self.folder.path, error, DATABASE)
 
-    def write_arrays_soon(self) -> None:
-        """A serving process: when many passages are not in the passage arrays (an index from before
-        they were kept), the saver writes them in the background."""
+    def arrays_behind(self, lag: int | None = None) -> bool:
+        """More than `lag` passages are not in the passage arrays: an index from before they were
+        kept, one whose segments were left out (damaged, of an older layout), or writes since a save."""
         (behind,) = self.store.db.execute("SELECT COUNT(*) FROM passages WHERE id > ?", (self.arrays.covered,)).fetchone()
-        if behind > ARRAYS_LAG:
+        return behind > (ARRAYS_LAG if lag is None else lag)
+
+    def write_arrays_soon(self) -> None:
+        """A serving process: the saver writes the passage arrays in the background when they are behind."""
+        if self.arrays_behind():
             self.saver.changed()
 
     def _save_in_background(self) -> None:

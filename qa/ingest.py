@@ -161,7 +161,8 @@ def finish(index: Index, files: list[SourceFile], paths: list[Path], report: Ing
                 if source not in present:
                     index.remove_document(gone)
                     report.removed += 1
-    if report.added or report.updated or report.removed or not index.vectors_file(index.store.generation).exists():
+    if (report.added or report.updated or report.removed or not index.vectors_file(index.store.generation).exists()
+            or index.derived.arrays_behind(lag=0)):
         index.save_vectors()
     if rechunk and not report.failed:
         index.record_chunking()

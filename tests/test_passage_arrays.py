@@ -221,3 +221,17 @@ def test_the_arrays_are_written_without_the_writer_lock(index_dir, test_embedder
     index.save_vectors()
     assert held == [(False, True)]
     index.close()
+
+
+def test_an_ingest_that_changes_nothing_still_writes_arrays_that_are_missing(index_dir, test_embedder):
+    """`qa ingest` is how an index is brought up to date: an index from before the arrays were kept
+    (or whose segment was left out) gets them from it, though every file is unchanged."""
+    from qa.ingest import ingest
+    from tests.conftest import ROOT
+
+    shutil.rmtree(index_dir / "arrays")
+    index = Index(index_dir, test_embedder)
+    report = ingest(index, [ROOT / "seeds"], progress=False)
+    assert report.added == report.updated == report.removed == 0
+    assert index.derived.arrays.covered >= max(all_ids(index))
+    index.close()
