@@ -151,13 +151,17 @@ class Retriever:
     def label_matches(self, candidates: list[Candidate], stems: list[str], within: np.ndarray | None) -> list[float]:
         """Each candidate's label match (qa/lexical.py): how fully the question names one of its
         table rows, the label's words weighted by their IDF among the passages searched."""
-        labels = [labels_of(candidate.row) for candidate in candidates]
+        question = set(stems)
+        # Only a label holding one of the question's words can match (any other scores 0): the IDF of
+        # its words alone is looked up, not that of every label of every candidate (a financial
+        # statement's passage has dozens).
+        labels = [[label for label in labels_of(candidate.row) if not question.isdisjoint(label)]
+                  for candidate in candidates]
         if not stems or not any(labels):
             return [0.0] * len(candidates)
         vocabulary = list({term for found in labels for label in found for term in label})
         frequencies, passages = self.index.reader.document_frequencies(vocabulary, within)
         weights = {term: idf(frequencies.get(term, 0), passages) for term in vocabulary}
-        question = set(stems)
         return [label_match(found, question, weights) for found in labels]
 
     def page_mask(self, pages: list[int], within: np.ndarray | None) -> np.ndarray | None:
