@@ -237,16 +237,8 @@ def test_a_scanned_page_is_read_by_ocr_or_listed_as_unread(tmp_path, monkeypatch
 def test_a_newer_reader_refreshes_the_page_numbers_of_a_document_it_does_not_re_embed(tmp_path):
     """An index read before pages carried their printed numbers gets them on the next ingest, though
     the text (and so every passage) is unchanged and nothing is embedded again."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "fees.pdf").write_bytes(numbered_after_cover_pdf())
-    index = Index(tmp_path / "index", create=True)
-    ingest(index, [corpus], progress=False)
-    document_id = index.store.documents()[0]["id"]
+    corpus, index, document_id = numbered_pdf_read_by_an_older_reader(tmp_path)
     passages = index.store.db.execute("SELECT id, text FROM passages ORDER BY id").fetchall()
-    with index.store.write(bump=False) as db:  # as an older reader left it: no labels, another version
-        pages = [{**page, "label": None} for page in index.store.document(document_id)["pages"]]
-        db.execute("UPDATE documents SET pages = ?, file_hash = 'older' WHERE id = ?", (json.dumps(pages), document_id))
     report = ingest(Index(tmp_path / "index"), [corpus], progress=False)
     assert report.unchanged == 1 and report.passages == 0
     reopened = Index(tmp_path / "index")
@@ -258,6 +250,18 @@ def test_a_server_cites_the_page_numbers_a_newer_reading_brought(tmp_path):
     """Citations keep each cited document's page labels in memory (they stand after the text in its
     row). A reading that brings printed numbers to an unchanged document changes no passage and no
     generation; a server that had cited it before must still cite the new numbers."""
+    corpus, _, _ = numbered_pdf_read_by_an_older_reader(tmp_path)
+    serving = Searcher(Index(tmp_path / "index"))
+    before = serving.ask("What are the fees?", 5).passages
+    assert before and all(hit.citation.page_labels is None for hit in before)
+    ingest(Index(tmp_path / "index"), [corpus], progress=False)  # another process reads the file again
+    after = serving.ask("What are the fees?", 5).passages
+    assert any(hit.citation.page_labels for hit in after)
+
+
+def numbered_pdf_read_by_an_older_reader(tmp_path: Path) -> tuple[Path, Index, str]:
+    """(corpus, index, document id) of a PDF with printed page numbers, stored as a reader from before
+    page labels left it: no labels, and another version of the file's reading."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "fees.pdf").write_bytes(numbered_after_cover_pdf())
@@ -267,9 +271,4 @@ def test_a_server_cites_the_page_numbers_a_newer_reading_brought(tmp_path):
     with index.store.write(bump=False) as db:  # as an older reader left it: no labels, another version
         pages = [{**page, "label": None} for page in index.store.document(document_id)["pages"]]
         db.execute("UPDATE documents SET pages = ?, file_hash = 'older' WHERE id = ?", (json.dumps(pages), document_id))
-    serving = Searcher(Index(tmp_path / "index"))
-    before = serving.ask("What are the fees?", 5).passages
-    assert before and all(hit.citation.page_labels is None for hit in before)
-    ingest(Index(tmp_path / "index"), [corpus], progress=False)  # another process reads the file again
-    after = serving.ask("What are the fees?", 5).passages
-    assert any(hit.citation.page_labels for hit in after)
+    return corpus, index, document_id
