@@ -181,8 +181,8 @@ class Catalog:
         return self._card_of.get(document_id)
 
     def page_labels(self, document_id: str, numbers: list[int]) -> list[str | None]:
-        """The printed numbers of these pages of a document (None where a page has none), as
-        Store.page_labels gives them, from memory after the document's first citation."""
+        """The printed numbers of these pages of a document (None where a page has none, or where the
+        stored pages do not number it), from memory after the document's first citation."""
         pages = self._pages.get(document_id)
         if pages is None:
             pages = self.store.pages(document_id)
